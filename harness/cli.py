@@ -1,0 +1,201 @@
+"""The ``vad-eval`` command.
+
+Commands::
+
+    vad-eval --method M --task T [options]        run an evaluation (also: ``vad-eval run ...``)
+    vad-eval list                                 tasks, methods and engines, one line each
+    vad-eval describe --task T --data-root DIR --json
+    vad-eval score --task T --data-root DIR --scores FILE --format FMT [--json]
+
+Exit codes: 0 success, 2 bad usage or input (the message names the file or field), 1 other
+failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.config import ConfigError, build_config, load_yaml, parse_kv
+from harness.registry import ENGINES, METHODS, TASKS, UnknownNameError
+
+SUBCOMMANDS = ("run", "list", "describe", "score")
+
+
+def _add_task_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, help="task name (see `vad-eval list`)")
+    p.add_argument("--data-root", default=None, help="dataset directory in its native layout")
+    p.add_argument("--split", default=None, help="test | sample (default: sample without "
+                   "--data-root, test with it)")
+    p.add_argument("--task-arg", action="append", metavar="KEY=VALUE",
+                   help="task setting, e.g. label_convention=exclusive (repeatable)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vad-eval",
+        description="Evaluate video anomaly detection methods on benchmark protocols.",
+    )
+    sub = p.add_subparsers(dest="command")
+
+    r = sub.add_parser("run", help="run an evaluation (the default command)")
+    r.add_argument("--method", default=None, help="method name, or package.module:Class")
+    r.add_argument("--task", default=None, help="task name")
+    r.add_argument("--model", default=None, help="hub id or local path (default: tiny model)")
+    r.add_argument("--data-root", default=None)
+    r.add_argument("--split", default=None, choices=["test", "sample"])
+    r.add_argument("--engine", default=None, help="inference engine (default hf)")
+    r.add_argument("--batch-size", type=int, default=None)
+    r.add_argument("--out", default=None, help="runs directory (default ./runs)")
+    r.add_argument("--run-name", default=None)
+    r.add_argument("--config", default=None, help="YAML file with the same keys as the flags")
+    r.add_argument("--limit", type=int, default=None, help="first N samples only")
+    r.add_argument("--resume", action="store_true", default=None,
+                   help="continue the run (skips finished videos)")
+    r.add_argument("--seed", type=int, default=None)
+    r.add_argument("--strict", action="store_true", default=None,
+                   help="stop at the first unreadable video")
+    r.add_argument("--device", default=None, help="auto | cpu | cuda")
+    r.add_argument("--dtype", default=None, help="auto | float32 | bfloat16")
+    r.add_argument("--max-pixels", type=int, default=None, help="pixel budget per frame")
+    r.add_argument("--task-arg", action="append", metavar="KEY=VALUE")
+    r.add_argument("--method-arg", action="append", metavar="KEY=VALUE")
+    r.add_argument("--engine-arg", action="append", metavar="KEY=VALUE")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--json", action="store_true", help="print metrics.json instead of a table")
+
+    sub.add_parser("list", help="list tasks, methods and engines")
+
+    d = sub.add_parser("describe", help="dataset statistics of a task's split")
+    _add_task_args(d)
+    d.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("score", help="evaluate score files produced by another codebase")
+    _add_task_args(s)
+    s.add_argument("--scores", required=True, help="score file")
+    s.add_argument("--format", required=True, dest="fmt",
+                   choices=["segments-json", "frames-json", "frames-npy"])
+    s.add_argument("--field", type=int, default=None,
+                   help="index into each segment's/frame's list of values")
+    s.add_argument("--transform", default=None, choices=["sigmoid"])
+    s.add_argument("--round", type=int, default=None, dest="round_digits",
+                   help="round scores to D decimals after the transform")
+    s.add_argument("--json", action="store_true")
+    return p
+
+
+def _first_line(obj: Any) -> str:
+    doc = getattr(obj, "description", "") or (getattr(obj, "__doc__", "") or "")
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def cmd_list() -> int:
+    for title, reg in (("tasks", TASKS), ("methods", METHODS), ("engines", ENGINES)):
+        print(f"{title}:")
+        for name in reg.names():
+            try:
+                desc = _first_line(reg.get(name))
+            except Exception as exc:  # a broken third-party entry point must not hide the rest
+                desc = f"(cannot load: {exc})"
+            print(f"  {name:<16} {desc}")
+    return 0
+
+
+def _load_task(args: argparse.Namespace) -> tuple[Any, list[Any], str]:
+    from harness.runner import RunConfig, build_task
+
+    cfg = RunConfig(method="-", task=args.task, data_root=args.data_root, split=args.split,
+                    task_args=parse_kv(args.task_arg, "--task-arg"))
+    task = build_task(cfg)
+    split = cfg.resolved_split()
+    samples = task.load(Path(args.data_root) if args.data_root else None, split)
+    return task, samples, split
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    task, samples, split = _load_task(args)
+    info = task.describe(samples) | {"split": split}
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+    else:
+        for k, v in info.items():
+            print(f"{k}: {v}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from tasks.score_import import score_external
+
+    task, samples, split = _load_task(args)
+    result = score_external(task, samples, Path(args.scores), args.fmt, field=args.field,
+                            transform=args.transform, round_digits=args.round_digits)
+    result = {"task": args.task, "split": split, "scores": str(args.scores), **result}
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        from harness.report import format_result
+
+        print(format_result(result))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.report import format_result
+    from harness.runner import run
+
+    file_values = load_yaml(args.config) if args.config else {}
+    cli = {
+        "method": args.method, "task": args.task, "model": args.model,
+        "data_root": args.data_root, "split": args.split, "engine": args.engine,
+        "batch_size": args.batch_size, "out": args.out, "run_name": args.run_name,
+        "limit": args.limit, "resume": args.resume, "seed": args.seed, "strict": args.strict,
+        "device": args.device, "dtype": args.dtype, "max_pixels": args.max_pixels,
+        "task_args": parse_kv(args.task_arg, "--task-arg") or None,
+        "method_args": parse_kv(args.method_arg, "--method-arg") or None,
+        "engine_args": parse_kv(args.engine_arg, "--engine-arg") or None,
+    }
+    cfg = build_config(file_values, cli)
+    res = run(cfg, progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(res.result, indent=2, sort_keys=True))
+    else:
+        print(format_result(res.result))
+        for note in res.notices:
+            print(note)
+        print(f"run directory: {res.run_dir}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in SUBCOMMANDS + ("-h", "--help"):
+        argv = ["run", *argv]
+    args = _parser().parse_args(argv)
+    from harness.runner import RunError
+    from harness.store import RunStoreError
+    from tasks.base import TaskDataError
+    from tasks.records import ScoreFormatError
+
+    try:
+        if args.command == "list":
+            return cmd_list()
+        if args.command == "describe":
+            return cmd_describe(args)
+        if args.command == "score":
+            return cmd_score(args)
+        return cmd_run(args)
+    except (UnknownNameError, ConfigError, TaskDataError, RunStoreError, RunError,
+            ScoreFormatError, FileNotFoundError) as exc:
+        print(f"vad-eval: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vad-eval: interrupted; finished videos are saved, rerun with --resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Inference engines: one interface (:mod:`harness.engines.base`), several back-ends."""

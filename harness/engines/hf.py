@@ -1,0 +1,249 @@
+"""The ``hf`` engine: Hugging Face transformers models run in-process (CPU or one GPU).
+
+Families: Qwen2-VL, Qwen2.5-VL and transformers-native InternVL (see
+:mod:`harness.models.loader`); models load offline only. With no model the engine uses the
+random ``tiny-qwen2-vl``, which checks the plumbing and is never a benchmark
+(``engine.resolved.is_tiny``).
+
+Conventions (beyond :mod:`harness.engines.base`):
+
+* requests are split into rows (one per completion; a greedy request with ``n > 1`` is decoded
+  once and copied), rows are sorted by prompt length and decoded in chunks of ``batch_size``
+  with left padding; results do not depend on the chunking (same tokens, log-probs equal to
+  float rounding);
+* the sampling seed of request ``i`` in a ``generate`` call is ``sampling.seed`` if set, else
+  ``engine seed + i``; completion ``j`` uses ``seed * 1_000_003 + j``;
+* ``token_logprobs``/``top_logprobs`` come from the raw model distribution (not divided by the
+  temperature, not top-p truncated). ``top_logprobs`` keys are decoded token texts; tokens
+  decoding to the same text keep the best log-prob; the chosen token's text is always present;
+  dicts are ordered by log-prob, best first;
+* ``token_ids`` include a final EOS token; ``text`` is decoded without special tokens and cut
+  before the first stop string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.engines.base import (
+    Completion,
+    Engine,
+    EngineCapabilities,
+    EngineError,
+    Request,
+    Response,
+)
+from harness.engines.preprocess import QwenVisionSpec, qwen_video
+from harness.models.decode import DecodeResult, DecodeRow, generate_batch
+from harness.models.loader import LoadedModel, load_model, resolve_model
+from harness.models.prompt import PromptEncoder
+
+_SEED_MIX = 1_000_003
+
+
+class HFEngine(Engine):
+    """In-process transformers engine (see module docstring)."""
+
+    name = "hf"
+    capabilities = EngineCapabilities(
+        logprobs=True, lora=False, video=True, images=True, embeddings=True
+    )
+
+    def __init__(
+        self,
+        model: str | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 8,
+        max_pixels: int | None = None,
+        seed: int = 0,
+        trust_remote_code: bool = False,
+        **_: Any,
+    ) -> None:
+        if batch_size < 1:
+            raise EngineError(f"batch_size must be >= 1, got {batch_size}")
+        self.resolved = resolve_model(model)
+        self.loaded: LoadedModel = load_model(
+            self.resolved, device=device, dtype=dtype, trust_remote_code=trust_remote_code
+        )
+        self.batch_size = batch_size
+        self.seed = seed
+        self.max_pixels = max_pixels
+        self.spec = QwenVisionSpec.from_model_dir(self.resolved.path, max_pixels)
+        lm = self.loaded
+        self.encoder = PromptEncoder(
+            family=self.resolved.family,
+            tokenizer=lm.tokenizer,
+            chat_template=lm.chat_template,
+            config=lm.model.config,
+            vision_spec=self.spec,
+            image_processor=lm.extras.get("image_processor"),
+            image_seq_length=int(lm.extras.get("image_seq_length", 256)),
+        )
+        self.pad_id, self.eos_ids = self._special_ids()
+        self._token_text: dict[int, str] = {}
+
+    # -- setup ----------------------------------------------------------------------------------
+    def _special_ids(self) -> tuple[int, set[int]]:
+        tok, model = self.loaded.tokenizer, self.loaded.model
+        eos: set[int] = set()
+        for src in (getattr(model, "generation_config", None), model.config.get_text_config()):
+            val = getattr(src, "eos_token_id", None) if src is not None else None
+            if val is not None:
+                eos.update([val] if isinstance(val, int) else list(val))
+        if tok.eos_token_id is not None:
+            eos.add(int(tok.eos_token_id))
+        im_end = tok.convert_tokens_to_ids("<|im_end|>")
+        if isinstance(im_end, int) and im_end != tok.unk_token_id:
+            eos.add(im_end)
+        pad = tok.pad_token_id
+        if pad is None:
+            pad = min(eos) if eos else 0
+        return int(pad), eos
+
+    # -- generation -----------------------------------------------------------------------------
+    def _decode(self, ids: list[int]) -> str:
+        return str(self.loaded.tokenizer.decode(ids, skip_special_tokens=True))
+
+    def _text_of(self, token_id: int) -> str:
+        if token_id not in self._token_text:
+            self._token_text[token_id] = str(self.loaded.tokenizer.decode([token_id]))
+        return self._token_text[token_id]
+
+    def _completion(self, res: DecodeResult, top_k: int | None) -> Completion:
+        text = self._decode(res.token_ids)
+        if res.stop_index is not None:
+            text = text[: res.stop_index]
+        tops: list[dict[str, float]] = []
+        if top_k is not None:
+            steps = res.top or [[] for _ in res.token_ids]  # top_k == 0: chosen token only
+            for tok, step_top in zip(res.token_ids, steps, strict=True):
+                d: dict[str, float] = {}
+                for tid, lp in step_top:
+                    d.setdefault(self._text_of(tid), lp)
+                chosen = self._text_of(tok)
+                lp_chosen = res.token_logprobs[len(tops)]
+                d[chosen] = max(d.get(chosen, lp_chosen), lp_chosen)
+                tops.append(dict(sorted(d.items(), key=lambda kv: -kv[1])))
+        return Completion(
+            text=text,
+            token_ids=list(res.token_ids),
+            token_logprobs=list(res.token_logprobs) if top_k is not None else [],
+            top_logprobs=tops,
+            finish_reason=res.finish_reason,
+        )
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        """Batched generation; one :class:`Response` per request, in order."""
+        rows: list[DecodeRow] = []
+        owners: list[int] = []  # request index of each row
+        for i, req in enumerate(requests):
+            if req.lora is not None:
+                raise EngineError("the hf engine does not support LoRA adapters")
+            sp = req.sampling
+            if sp.n < 1:
+                raise EngineError(f"sampling.n must be >= 1, got {sp.n}")
+            prompt = self.encoder.encode(req)
+            base_seed = sp.seed if sp.seed is not None else self.seed + i
+            n_rows = 1 if sp.temperature <= 0 else sp.n
+            for j in range(n_rows):
+                rows.append(
+                    DecodeRow(
+                        prompt=prompt,
+                        max_new_tokens=sp.max_new_tokens,
+                        temperature=max(sp.temperature, 0.0),
+                        top_p=sp.top_p,
+                        seed=(base_seed * _SEED_MIX + j) % (2**63 - 1),
+                        top_k=sp.logprobs or 0,
+                        stop=tuple(sp.stop),
+                    )
+                )
+                owners.append(i)
+        results = self._run_rows(rows)
+        per_request: list[list[Completion]] = [[] for _ in requests]
+        for owner, res in zip(owners, results, strict=True):
+            per_request[owner].append(self._completion(res, requests[owner].sampling.logprobs))
+        responses = []
+        for req, comps in zip(requests, per_request, strict=True):
+            if req.sampling.temperature <= 0 and req.sampling.n > 1:
+                comps = [_copy(comps[0]) for _ in range(req.sampling.n)]
+            responses.append(Response(req.request_id, comps))
+        return responses
+
+    def _run_rows(self, rows: list[DecodeRow]) -> list[DecodeResult]:
+        order = sorted(range(len(rows)), key=lambda r: -len(rows[r].prompt))
+        out: list[DecodeResult | None] = [None] * len(rows)
+        lm = self.loaded
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                results = generate_batch(
+                    lm.model, self.resolved.family, [rows[r] for r in chunk],
+                    pad_id=self.pad_id, eos_ids=self.eos_ids, device=lm.device,
+                    dtype=lm.dtype, decode_text=self._decode,
+                )  # fmt: skip
+                for r, res in zip(chunk, results, strict=True):
+                    out[r] = res
+        return [r for r in out if r is not None]
+
+    # -- embeddings -----------------------------------------------------------------------------
+    def embed_frames(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        """Vision-tower embedding per clip ``uint8 (T, H, W, 3)``: mean over all visual tokens
+        (after the merger/projector, i.e. in the LM's hidden size D), L2-normalised.
+        Returns ``float32 (B, D)``."""
+        lm = self.loaded
+        vecs: list[torch.Tensor] = []
+        with torch.inference_mode():
+            for start in range(0, len(clips), self.batch_size):
+                chunk = [np.asarray(c) for c in clips[start : start + self.batch_size]]
+                vecs.extend(self._embed_chunk(chunk))
+        if not vecs:
+            return np.zeros((0, int(lm.model.config.get_text_config().hidden_size)), np.float32)
+        emb = torch.stack(vecs).float()
+        emb = emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return emb.cpu().numpy().astype(np.float32)
+
+    def _embed_chunk(self, clips: list[np.ndarray]) -> list[torch.Tensor]:
+        lm = self.loaded
+        if self.resolved.family == "internvl":
+            out = []
+            for clip in clips:
+                pv, _ = self.encoder._internvl_pixels(list(clip), crop=False)
+                x = torch.from_numpy(pv).to(device=lm.device, dtype=lm.dtype)
+                feats = lm.model.get_image_features(pixel_values=x, return_dict=True)
+                out.append(feats.pooler_output.float().mean(dim=(0, 1)))
+            return out
+        vis = [qwen_video(c, self.spec) for c in clips]
+        pixels = torch.from_numpy(np.concatenate([v.pixel_values for v in vis]))
+        grid = torch.tensor([v.grid_thw for v in vis], device=lm.device)
+        feats = lm.model.get_video_features(
+            pixels.to(device=lm.device, dtype=lm.dtype), grid, return_dict=True
+        )
+        return [f.float().mean(dim=0) for f in feats.pooler_output]
+
+    # -- bookkeeping ----------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"engine": self.name, **self.loaded.describe()}
+        d.update(batch_size=self.batch_size, max_pixels=self.max_pixels, seed=self.seed)
+        return d
+
+    def close(self) -> None:
+        model = getattr(self, "loaded", None)
+        if model is not None:
+            del self.loaded
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+
+def _copy(c: Completion) -> Completion:
+    return Completion(
+        text=c.text,
+        token_ids=list(c.token_ids),
+        token_logprobs=list(c.token_logprobs),
+        top_logprobs=[dict(d) for d in c.top_logprobs],
+        finish_reason=c.finish_reason,
+    )

@@ -1,0 +1,124 @@
+"""The run index: one SQLite database (WAL mode) per runs directory, read by the leaderboard.
+
+``RUNS_DIR/index.sqlite`` has one row per run (keyed by the run directory's name) holding the
+task, method, model, split, status, headline metrics and the paths of the run's files. Runs
+register when they start (status ``running``) and update when they finish (``done``).
+
+Concurrency: several processes may write at once (two evaluations sharing a runs directory).
+WAL mode lets readers proceed during a write; writers serialise on SQLite's lock with a busy
+timeout and short ``BEGIN IMMEDIATE`` transactions, so every write lands.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+INDEX_NAME = "index.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_name   TEXT PRIMARY KEY,
+    run_dir    TEXT NOT NULL,
+    task       TEXT NOT NULL,
+    method     TEXT NOT NULL,
+    model      TEXT,
+    engine     TEXT,
+    split      TEXT,
+    status     TEXT NOT NULL,
+    created    REAL NOT NULL,
+    updated    REAL NOT NULL,
+    metrics    TEXT,
+    config     TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_task ON runs(task);
+"""
+
+
+def connect(runs_dir: Path | str, timeout_s: float = 60.0) -> sqlite3.Connection:
+    """Open (creating if needed) the index of ``runs_dir`` in WAL mode."""
+    path = Path(runs_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path / INDEX_NAME, timeout=timeout_s, isolation_level=None)
+    con.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("PRAGMA synchronous = NORMAL")
+    con.executescript(_SCHEMA)
+    return con
+
+
+def _write(con: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> None:
+    deadline = time.monotonic() + 120.0
+    while True:
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute(sql, params)
+            con.execute("COMMIT")
+            return
+        except sqlite3.OperationalError as exc:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def register_run(
+    runs_dir: Path | str,
+    run_dir: Path | str,
+    config: Mapping[str, Any],
+    status: str = "running",
+    metrics: Mapping[str, Any] | None = None,
+) -> None:
+    """Insert or update the row of ``run_dir`` (its name is the key)."""
+    run_dir = Path(run_dir)
+    now = time.time()
+    con = connect(runs_dir)
+    try:
+        _write(
+            con,
+            """INSERT INTO runs (run_name, run_dir, task, method, model, engine, split, status,
+                                 created, updated, metrics, config)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(run_name) DO UPDATE SET status=excluded.status,
+                 updated=excluded.updated, metrics=COALESCE(excluded.metrics, runs.metrics),
+                 config=excluded.config""",
+            (
+                run_dir.name,
+                str(run_dir.resolve()),
+                str(config.get("task")),
+                str(config.get("method")),
+                config.get("model"),
+                config.get("engine"),
+                config.get("split"),
+                status,
+                now,
+                now,
+                json.dumps(metrics, sort_keys=True) if metrics is not None else None,
+                json.dumps(config, sort_keys=True, default=str),
+            ),
+        )
+    finally:
+        con.close()
+
+
+def list_runs(runs_dir: Path | str, task: str | None = None) -> list[dict[str, Any]]:
+    """All indexed runs (optionally of one task), newest first, metrics decoded."""
+    con = connect(runs_dir)
+    con.row_factory = sqlite3.Row
+    try:
+        sql = "SELECT * FROM runs" + (" WHERE task = ?" if task else "") + " ORDER BY created DESC"
+        rows = con.execute(sql, (task,) if task else ()).fetchall()
+    finally:
+        con.close()
+    out = []
+    for row in rows:
+        rec = dict(row)
+        rec["metrics"] = json.loads(rec["metrics"]) if rec["metrics"] else None
+        rec["config"] = json.loads(rec["config"]) if rec["config"] else None
+        out.append(rec)
+    return out

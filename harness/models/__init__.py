@@ -1,0 +1,1 @@
+"""Model resolution, loading and the tiny in-code test models."""

@@ -1,0 +1,247 @@
+"""One evaluation run, end to end: task -> method (+ engine) -> run store -> metrics -> index.
+
+The flow (``../shared/specs/DESIGN.md``): the task loads its samples; the method and engine
+are built and checked against each other and the task before any video is decoded; every
+unfinished sample is predicted and its record appended (flushed) to the run store; videos that
+cannot be read become error records (fatal with ``strict``); the task pools the records into
+metrics; ``metrics.json`` is written and the run is registered in the runs index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness import index
+from harness.config import RunConfig
+from harness.engines.base import Engine
+from harness.registry import ENGINES, METHODS, TASKS
+from harness.store import RunStore
+from harness.video import VideoError
+from methods.base import Method, RunContext
+from tasks.base import Task, VideoSample
+
+PACKAGES = ("vad-eval", "numpy", "scikit-learn", "scipy", "av", "torch", "transformers",
+            "tokenizers", "vllm")
+PLUMBING_NOTICE = (
+    "NOTICE: {model} is a tiny randomly initialised model: these numbers check the plumbing, "
+    "they are not a benchmark result. Pass --model with a real checkpoint for real numbers."
+)
+
+
+class RunError(RuntimeError):
+    """The run cannot start or cannot go on (incompatible parts, unreadable input)."""
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    result: dict[str, Any]
+    n_done: int
+    n_errors: int
+    elapsed_s: float
+    notices: list[str] = field(default_factory=list)
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_state() -> dict[str, Any]:
+    """Commit and dirtiness of the checkout the harness runs from (None outside git)."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str | None:
+        try:
+            res = subprocess.run(["git", "-C", str(root), *args], capture_output=True,
+                                 text=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return res.stdout.strip() if res.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(dirty) if dirty is not None else None}
+
+
+def dataset_fingerprint(samples: Sequence[VideoSample]) -> str:
+    """sha256 over what the protocol scores: ids, frame counts, classes, intervals."""
+    h = hashlib.sha256()
+    for s in samples:
+        h.update(json.dumps([s.video_id, s.num_frames, s.category,
+                             [list(iv) for iv in s.intervals], s.end_inclusive]).encode())
+    return h.hexdigest()
+
+
+def build_task(cfg: RunConfig) -> Task:
+    cls = TASKS.get(cfg.task)
+    try:
+        return cls(**cfg.task_args)  # type: ignore[operator,no-any-return]
+    except TypeError as exc:
+        raise RunError(f"task {cfg.task!r}: bad task_args {cfg.task_args}: {exc}") from exc
+
+
+def build_engine(cfg: RunConfig) -> Engine:
+    cls = ENGINES.get(cfg.engine)
+    args = {"model": cfg.model, "device": cfg.device, "dtype": cfg.dtype,
+            "batch_size": cfg.batch_size, "seed": cfg.seed, "max_pixels": cfg.max_pixels,
+            **cfg.engine_args}
+    return cls(**args)  # type: ignore[operator,no-any-return]
+
+
+def build_method(cfg: RunConfig, engine: Engine | None) -> Method:
+    cls = METHODS.get(cfg.method)
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise RunError(f"method {cfg.method!r} resolves to {cls!r}, not a Method subclass")
+    return cls(engine, **cfg.method_args)
+
+
+def _run_dir(cfg: RunConfig) -> Path:
+    out = Path(cfg.out)
+    if cfg.run_name:
+        return out / cfg.run_name
+    suffix = cfg.digest()
+    if cfg.resume and out.is_dir():
+        previous = sorted(p for p in out.glob(f"*-{suffix}") if p.is_dir())
+        if previous:
+            return previous[-1]
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return out / f"{cfg.task}-{cfg.method.replace(':', '.')}-{cfg.resolved_split()}-{stamp}-{suffix}"
+
+
+def run(cfg: RunConfig, progress: bool = True, log: Any = None) -> RunResult:
+    """Run (or resume) one evaluation; returns where it went and the metrics."""
+    log = log or sys.stderr
+    t0 = time.perf_counter()
+    split = cfg.resolved_split()
+    notices: list[str] = []
+    task = build_task(cfg)
+    method_cls = METHODS.get(cfg.method)
+    if task.kind not in getattr(method_cls, "task_kinds", frozenset()):
+        raise RunError(f"method {cfg.method!r} serves task kinds "
+                       f"{sorted(getattr(method_cls, 'task_kinds', []))}, task {cfg.task!r} "
+                       f"is of kind {task.kind!r}")
+    data_root = Path(cfg.data_root) if cfg.data_root else None
+    samples = task.load(data_root, split)
+    if cfg.limit is not None:
+        samples = samples[: cfg.limit]
+    if not samples:
+        raise RunError(f"task {cfg.task!r} split {split!r} has no samples")
+
+    needs = method_cls.needs  # type: ignore[attr-defined]
+    engine: Engine | None = None
+    if needs.engine:
+        engine = build_engine(cfg)
+        problems = needs.check(engine.capabilities, engine.name)
+        if problems:
+            raise RunError(f"method {cfg.method!r} cannot run on this engine: "
+                           + "; ".join(problems))
+        resolved = getattr(engine, "resolved", None)
+        if resolved is not None and getattr(resolved, "is_tiny", False):
+            notices.append(PLUMBING_NOTICE.format(model=resolved.id))
+    method = build_method(cfg, engine)
+
+    run_dir = _run_dir(cfg)
+    store = RunStore(run_dir)
+    config = {
+        "resolved": asdict(cfg) | {"split": split},
+        "task": cfg.task, "method": cfg.method, "model": cfg.model, "engine": cfg.engine,
+        "split": split, "seed": cfg.seed,
+        "method_settings": method.describe(),
+        "engine_info": engine.describe() if engine is not None else None,
+        "protocol": task.protocol(),
+        "dataset": {"fingerprint": dataset_fingerprint(samples), "n_samples": len(samples),
+                    "data_root": str(data_root) if data_root else None},
+        "versions": package_versions(),
+        "git": git_state(),
+        "command": sys.argv,
+    }
+    store.open(config, resume=cfg.resume,
+               compare=("task", "method", "model", "split", "seed", "method_settings",
+                        "protocol", "dataset"))
+    index.register_run(cfg.out, run_dir, config | {"model": _model_id(engine, cfg)})
+
+    for note in notices:
+        print(note, file=log)
+    done = store.finished()
+    todo = [s for s in samples if s.video_id not in done]
+    ctx = RunContext(seed=cfg.seed, batch_size=cfg.batch_size, max_pixels=cfg.max_pixels)
+    np.random.seed(cfg.seed)
+    n_err = 0
+    per_video: list[float] = []
+    bar = _progress(len(todo), f"{cfg.task}/{cfg.method}", progress, log)
+    try:
+        for sample in todo:
+            tv = time.perf_counter()
+            try:
+                record = method.predict(sample, ctx)
+            except VideoError as exc:
+                n_err += 1
+                store.append_error({"video_id": sample.video_id, "path": exc.path,
+                                    "reason": exc.reason, "time": time.time()})
+                if cfg.strict:
+                    raise RunError(f"video {sample.video_id}: {exc} (--strict)") from exc
+                print(f"warning: skipping {sample.video_id}: {exc}", file=log)
+            else:
+                store.append_prediction(record)
+            per_video.append(time.perf_counter() - tv)
+            bar.update(1)
+    finally:
+        bar.close()
+        if engine is not None and hasattr(engine, "close"):
+            engine.close()
+
+    predictions = store.predictions()
+    evaluated = task.evaluate(samples, predictions)
+    failed = sorted({e["video_id"] for e in store.errors()} - set(predictions))
+    result = {
+        "task": cfg.task, "method": cfg.method, "model": _model_id(engine, cfg),
+        "split": split, **evaluated,
+        "errors": {"n_videos": len(failed), "videos": failed},
+    }
+    store.write_metrics(result)
+    elapsed = time.perf_counter() - t0
+    store.write_info({"elapsed_s": elapsed, "videos_this_session": len(per_video),
+                      "mean_s_per_video": float(np.mean(per_video)) if per_video else None,
+                      "errors_this_session": n_err, "finished_at": time.time()})
+    index.register_run(cfg.out, run_dir, config | {"model": _model_id(engine, cfg)},
+                       status="done", metrics=result.get("metrics"))
+    return RunResult(run_dir, result, len(predictions), len(failed), elapsed, notices)
+
+
+def _model_id(engine: Engine | None, cfg: RunConfig) -> str | None:
+    resolved = getattr(engine, "resolved", None)
+    return getattr(resolved, "id", None) or cfg.model
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, desc: str, enabled: bool, log: Any) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="video", file=log, dynamic_ncols=True)

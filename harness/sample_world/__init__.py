@@ -1,0 +1,53 @@
+"""The sample world: small procedural surveillance videos with exact anomaly intervals.
+
+A fixed camera looks at a street (or a campus plaza): people walk along the walkways in each
+walkway's direction (the flow), cars drive in their lanes, static objects stand around; a mild
+per-frame sensor noise and a slow lighting drift keep normal frames from being identical. Into
+this, anomalies are scripted at exact frame intervals (0-based frames, ends inclusive). Everything
+is deterministic from a seed: same seed => same annotation files and same decoded frames.
+
+Three datasets, each in its original's native layout (see :func:`ensure_sample`):
+
+- ``ucf_crime`` (30 fps, street by day), ``xd_violence`` (24 fps, street at dusk),
+  ``complexvad`` (30 fps, campus, our JSON format ``vad-eval/complexvad-v1``).
+- Per dataset: 8 anomalous + 8 normal test videos (1-2 intervals each, < 50 % of the video) and
+  6 anomalous + 6 normal train videos (video-level labels only), 6-11.5 s each, 160x120,
+  H.264 (libx264; MPEG-4 Part 2 if the bundled FFmpeg lacks it), yuv420p.
+- Every root also holds ``meta.json`` (per-video ``num_frames``, labels; no intervals).
+
+Anomaly kinds and their native labels:
+
+====================  ===============  =====  ==========================================
+kind                  UCF-Crime class  XD     what happens
+====================  ===============  =====  ==========================================
+fight                 Fighting         B1     two people close, jittering, flailing limbs
+assault               Assault          -      attacker runs up, knocks a walker down, flees
+abuse                 Abuse            B5     attacker keeps striking a person on the ground
+run_against_flow      Robbery          -      a person sprints against the walkway's flow
+chase                 Arrest           -      one person chases another at a sprint
+vehicle_on_sidewalk   RoadAccidents    B6     a car leaves its lane and races along a walkway
+car_crash             RoadAccidents    B6     head-on collision, debris, hazard lights, smoke
+fire                  Arson            -      a trash bin set on fire: flickering flames
+explosion             Explosion        G      flash, fireball, debris, flames; people flee
+shooting              Shooting         B2     muzzle flashes; bystanders and shooter run off
+abandoned_object      Burglary         -      a person drops a bag and leaves (to the end)
+riot                  -                B4     a crowd rushes in, brawls, throws stones
+fall                  -                -      a walker falls and struggles on the ground
+push                  -                -      one person shoves another, who falls
+exchange              -                -      two people hand a package over at a car
+skateboard            -                -      a riderless skateboard rolls along a path
+====================  ===============  =====  ==========================================
+
+ComplexVAD uses the kind names as anomaly ``type`` (mostly interactions: push, exchange, chase,
+fight; plus fall, skateboard, vehicle_on_sidewalk, abandoned_object).
+
+Usage: ``ensure_sample("ucf_crime")`` or ``python -m harness.sample_world --dataset ucf_crime
+--out DIR [--seed S]``.
+"""
+
+from __future__ import annotations
+
+from harness.sample_world.catalog import DATASETS
+from harness.sample_world.generate import ensure_sample
+
+__all__ = ["DATASETS", "ensure_sample"]

@@ -1,0 +1,1 @@
+"""vad-eval: methods."""

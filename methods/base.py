@@ -1,0 +1,102 @@
+"""Method interface: a method turns one sample into one prediction record.
+
+A method class declares what it needs (:class:`MethodNeeds`) and which task kinds it serves;
+the runner checks both against the engine's capabilities and the task before any video is
+decoded. Settings are a dataclass (``Settings``) built from ``--method-arg`` / config values, so
+an unknown or mistyped setting fails with its name.
+
+Prediction records for ``frame`` tasks: ``{"video_id": str, "num_frames": int,
+"scores": [float per frame], "step_scores": {step: [float per frame]}, ...}`` with one float64
+score per 0-based frame; any further keys (answers, explanations) are kept in the run store.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness.engines.base import Engine, EngineCapabilities
+from harness.video import Frames, read_frames
+from tasks.base import VideoSample
+
+
+@dataclass(frozen=True)
+class MethodNeeds:
+    """Requirements checked before a run starts.
+
+    ``logprobs`` and ``embeddings`` are *required* capabilities; a method that merely uses
+    them when present says so in ``uses_logprobs`` / ``uses_embeddings``.
+    """
+
+    engine: bool = True
+    logprobs: bool = False
+    embeddings: bool = False
+    lora: bool = False
+    video: bool = True
+
+    def check(self, caps: EngineCapabilities | None, engine_name: str) -> list[str]:
+        """Reasons this engine cannot serve the method (empty when it can)."""
+        if not self.engine:
+            return []
+        if caps is None:
+            return ["the method needs an inference engine"]
+        wants = {"logprobs": self.logprobs, "embeddings": self.embeddings, "lora": self.lora,
+                 "video": self.video}
+        return [f"engine {engine_name!r} lacks {k}" for k, v in wants.items()
+                if v and not getattr(caps, k)]
+
+
+@dataclass
+class RunContext:
+    """What the runner gives a method for one run."""
+
+    seed: int = 0
+    batch_size: int = 8
+    max_pixels: int | None = None
+
+    def read(self, sample: VideoSample, indices: np.ndarray, max_pixels: int | None = None,
+             ) -> Frames:
+        """Decode ``indices`` of the sample's video in one pass (see :mod:`harness.video`)."""
+        if sample.path is None:
+            from harness.video import VideoError
+
+            raise VideoError(None, f"sample {sample.video_id!r} has no video file")
+        budget = max_pixels if max_pixels is not None else self.max_pixels
+        return read_frames(sample.path, indices, max_pixels=budget)
+
+
+@dataclass
+class NoSettings:
+    pass
+
+
+class Method(abc.ABC):
+    """Base class. Subclasses set ``name``, ``task_kinds``, ``needs`` and ``Settings``."""
+
+    name: ClassVar[str] = "method"
+    description: ClassVar[str] = ""
+    task_kinds: ClassVar[frozenset[str]] = frozenset({"frame"})
+    needs: ClassVar[MethodNeeds] = MethodNeeds()
+    Settings: ClassVar[type] = NoSettings
+
+    def __init__(self, engine: Engine | None = None, **settings: Any) -> None:
+        self.engine = engine
+        names = {f.name for f in dataclasses.fields(self.Settings)}
+        unknown = sorted(set(settings) - names)
+        if unknown:
+            raise ValueError(
+                f"method {self.name!r}: unknown setting(s) {unknown}; known: {sorted(names)}"
+            )
+        self.settings = self.Settings(**settings)
+
+    @abc.abstractmethod
+    def predict(self, sample: VideoSample, ctx: RunContext) -> dict[str, Any]:
+        """The prediction record of one sample (see module docstring)."""
+
+    def describe(self) -> dict[str, Any]:
+        """Name and resolved settings, recorded in the run's config."""
+        return {"name": self.name, "settings": dataclasses.asdict(self.settings)}

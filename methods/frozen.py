@@ -1,0 +1,194 @@
+"""``frozen``: the frozen-VLM zero-shot baseline ("Frozen Baseline" in COPRA's tables).
+
+It follows VERA's three inference steps (``../shared/specs/PROTOCOLS.md`` §2) on the shared
+LAVAD/VERA window grid (:mod:`tasks.windows`; centres every 16 frames, 10-second windows at the
+dataset's fps constant, 8 frames per window drawn VERA's way by ``arange``):
+
+1. **Window question.** For each window the VLM sees the window's frames and is asked whether
+   anything abnormal happens. With log-probabilities (the ``hf`` engine gives them) the window
+   score is P(yes) renormalised over the yes/no tokens at the first generated position; without
+   them it is 1 for a "yes" answer and 0 for "no". Windows whose answer cannot be read are
+   interpolated linearly over the centre frames (LAVAD's rule for unparsed scores).
+2. **Retrieval refinement** over window features of the same video (the VLM's own vision
+   tower, mean-pooled, or pixel thumbnails with ``retrieval_features="pixels"``), see
+   :func:`methods.refine.retrieval_refine`.
+3. **Smoothing and position weighting**: Gaussian smoothing over windows, repeat-and-truncate
+   to frames, then the mid-video Gaussian weighting, see :mod:`methods.refine`.
+
+The record keeps the frame scores after Steps 1 and 2 (``step_scores``, run-length encoded)
+next to ``scores`` (Step 3), so a run reports the metrics of every step the way COPRA's tables
+do.
+
+The default prompt is written in our own words; ``prompt_file`` loads another template (a
+``{question}``-free text file used verbatim as the user instruction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.engines.base import Message, Request, SamplingParams, VideoPart
+from methods.base import Method, MethodNeeds, RunContext
+from methods.refine import position_weights, retrieval_refine, smooth
+from tasks.answers import extract_yes_no, yes_probability
+from tasks.base import VideoSample
+from tasks.records import encode_rle
+from tasks.windows import WindowSpec, make_grid
+
+SYSTEM_PROMPT = "You review footage from fixed surveillance cameras."
+USER_PROMPT = (
+    "These frames come from a short clip of a surveillance camera. Is anything abnormal "
+    "happening in it, such as a fight, an assault, an accident, a fire or explosion, a theft, "
+    "someone falling, or people or vehicles behaving dangerously? Reply with a single word: "
+    "Yes or No."
+)
+
+
+@dataclass
+class FrozenSettings:
+    """Settings of the frozen baseline (defaults: VERA's protocol)."""
+
+    frames_per_window: int = 8
+    sampler: str = "arange"
+    stride: int = 16
+    window_seconds: float = 10.0
+    max_pixels: int = 448 * 448
+    prompt_file: str | None = None
+    max_new_tokens: int = 4
+    use_logprobs: bool = True
+    top_logprobs: int = 20
+    retrieval_features: str = "vlm"
+    retrieval_top_frac: float = 0.15
+    retrieval_temperature: float = 10.0
+    smooth_size: int = 15
+    smooth_sigma: float = 10.0
+    position_weighting: bool = True
+
+
+def interpolate_missing(centres: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Fill NaN window scores by linear interpolation over centre frames (LAVAD's rule);
+    all-NaN gives zeros."""
+    s = np.asarray(scores, dtype=np.float64).copy()
+    ok = ~np.isnan(s)
+    if ok.all():
+        return s
+    if not ok.any():
+        return np.zeros_like(s)
+    s[~ok] = np.interp(centres[~ok], centres[ok], s[ok])
+    return s
+
+
+def pixel_features(clips: list[np.ndarray], side: int = 16) -> np.ndarray:
+    """Thumbnail features: each clip ``(T, H, W, 3)`` -> grey ``side x side`` per frame,
+    concatenated, centred and L2-normalised -> ``(B, T * side * side)``."""
+    feats = []
+    for clip in clips:
+        grey = clip.astype(np.float32).mean(axis=3)
+        t, h, w = grey.shape
+        ys = np.linspace(0, h - 1, side).astype(int)
+        xs = np.linspace(0, w - 1, side).astype(int)
+        f = grey[:, ys][:, :, xs].reshape(-1)
+        f = f - f.mean()
+        feats.append(f / (np.linalg.norm(f) + 1e-8))
+    width = max(len(f) for f in feats)
+    out = np.zeros((len(feats), width), np.float32)
+    for i, f in enumerate(feats):
+        out[i, : len(f)] = f
+    return out
+
+
+class FrozenBaseline(Method):
+    name = "frozen"
+    description = "Frozen VLM, zero-shot, VERA's three steps (COPRA's 'Frozen Baseline')"
+    task_kinds = frozenset({"frame"})
+    needs = MethodNeeds(engine=True)
+    Settings = FrozenSettings
+
+    def __init__(self, engine: Any = None, **settings: Any) -> None:
+        super().__init__(engine, **settings)
+        cfg: FrozenSettings = self.settings
+        if cfg.sampler not in ("arange", "linspace"):
+            raise ValueError(f"frozen: sampler must be 'arange' or 'linspace', not {cfg.sampler!r}")
+        if cfg.retrieval_features not in ("vlm", "pixels"):
+            raise ValueError("frozen: retrieval_features must be 'vlm' or 'pixels'")
+        self.user_prompt = (
+            Path(cfg.prompt_file).read_text(encoding="utf-8").strip()
+            if cfg.prompt_file else USER_PROMPT
+        )
+        self.spec = WindowSpec(cfg.stride, cfg.window_seconds, cfg.frames_per_window,
+                               cfg.sampler)  # type: ignore[arg-type]
+
+    def _requests(self, clips: list[np.ndarray], fps: float, logprobs: bool) -> list[Request]:
+        cfg: FrozenSettings = self.settings
+        sampling = SamplingParams(
+            max_new_tokens=cfg.max_new_tokens, temperature=0.0,
+            logprobs=cfg.top_logprobs if logprobs else None,
+        )
+        step = max(1.0, cfg.window_seconds * fps / cfg.frames_per_window)
+        return [
+            Request(
+                messages=(Message.system(SYSTEM_PROMPT),
+                          Message.user(VideoPart(clip, fps=fps / step), self.user_prompt)),
+                sampling=sampling,
+                request_id=str(i),
+            )
+            for i, clip in enumerate(clips)
+        ]
+
+    def predict(self, sample: VideoSample, ctx: RunContext) -> dict[str, Any]:
+        cfg: FrozenSettings = self.settings
+        engine = self.engine
+        assert engine is not None
+        grid = make_grid(sample.num_frames, sample.fps, self.spec)
+        frames = ctx.read(sample, grid.all_indices(), max_pixels=cfg.max_pixels)
+        clips = [frames.take(ix) for ix in grid.indices]
+        logprobs = cfg.use_logprobs and engine.capabilities.logprobs
+
+        step1 = np.full(len(grid), np.nan)
+        answers: list[str] = []
+        requests = self._requests(clips, sample.fps, logprobs)
+        for lo in range(0, len(requests), ctx.batch_size):
+            for j, resp in enumerate(engine.generate(requests[lo:lo + ctx.batch_size])):
+                comp = resp.completions[0]
+                answers.append(comp.text)
+                p = yes_probability(comp.top_logprobs[0]) if comp.top_logprobs else None
+                if p is None:
+                    yn = extract_yes_no(comp.text)
+                    p = None if yn is None else float(yn)
+                if p is not None:
+                    step1[lo + j] = p
+        unparsed = int(np.isnan(step1).sum())
+        step1 = interpolate_missing(grid.centres, step1)
+
+        if cfg.retrieval_features == "vlm" and engine.capabilities.embeddings:
+            feats = np.concatenate([
+                engine.embed_frames(clips[lo:lo + ctx.batch_size])
+                for lo in range(0, len(clips), ctx.batch_size)
+            ])
+        else:
+            feats = pixel_features(clips)
+        step2 = retrieval_refine(step1, feats, cfg.retrieval_top_frac, cfg.retrieval_temperature)
+        step3w = smooth(step2, cfg.smooth_size, cfg.smooth_sigma)
+        step3 = grid.to_frames(step3w)
+        if cfg.position_weighting:
+            step3 = step3 * position_weights(sample.num_frames)
+        return {
+            "video_id": sample.video_id,
+            "num_frames": sample.num_frames,
+            "scores": step3.tolist(),
+            "step_scores": {
+                "step1": encode_rle(grid.to_frames(step1)),
+                "step2": encode_rle(grid.to_frames(step2)),
+            },
+            "windows": {
+                "centres": grid.centres.tolist(),
+                "step1": step1.tolist(),
+                "answers": answers,
+                "unparsed": unparsed,
+            },
+            "frames_clamped": frames.clamped,
+        }

@@ -1,0 +1,1 @@
+"""Frame-level metrics (see :mod:`tasks.metrics.frame`)."""
