@@ -45,6 +45,7 @@ def format_result(result: Mapping[str, Any]) -> str:
                 f"{k}={_fmt(vals[k])}" for k in HEADLINE[:3] if k in vals))
     errors = result.get("errors") or {}
     if errors.get("n_videos"):
+        more = " ..." if errors["n_videos"] > 5 else ""
         lines.append(f"videos that failed to decode: {errors['n_videos']} "
-                     f"({', '.join(errors['videos'][:5])}{' ...' if errors['n_videos'] > 5 else ''})")
+                     f"({', '.join(errors['videos'][:5])}{more})")
     return "\n".join(lines)

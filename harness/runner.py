@@ -35,8 +35,8 @@ from tasks.base import Task, VideoSample
 PACKAGES = ("vad-eval", "numpy", "scikit-learn", "scipy", "av", "torch", "transformers",
             "tokenizers", "vllm")
 PLUMBING_NOTICE = (
-    "NOTICE: {model} is a tiny randomly initialised model: these numbers check the plumbing, "
-    "they are not a benchmark result. Pass --model with a real checkpoint for real numbers."
+    "NOTICE: {model} is a tiny randomly initialised model: these numbers are a plumbing check, "
+    "not a benchmark. Pass --model with a real checkpoint for real numbers."
 )
 
 
@@ -123,7 +123,8 @@ def _run_dir(cfg: RunConfig) -> Path:
         if previous:
             return previous[-1]
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return out / f"{cfg.task}-{cfg.method.replace(':', '.')}-{cfg.resolved_split()}-{stamp}-{suffix}"
+    method = cfg.method.replace(":", ".")
+    return out / f"{cfg.task}-{method}-{cfg.resolved_split()}-{stamp}-{suffix}"
 
 
 def run(cfg: RunConfig, progress: bool = True, log: Any = None) -> RunResult:
@@ -191,6 +192,8 @@ def run(cfg: RunConfig, progress: bool = True, log: Any = None) -> RunResult:
         for sample in todo:
             tv = time.perf_counter()
             try:
+                if sample.extra.get("unreadable"):
+                    raise VideoError(sample.path, str(sample.extra["unreadable"]))
                 record = method.predict(sample, ctx)
             except VideoError as exc:
                 n_err += 1

@@ -247,6 +247,8 @@ class FrameTask(Task):
             "anomalous_videos": n_anom_videos,
             "normal_videos": len(samples) - n_anom_videos,
             "per_class": dict(sorted(per_class.items())),
+            "unreadable_videos": {s.video_id: s.extra["unreadable"] for s in samples
+                                  if s.extra.get("unreadable")},
             "protocol": self.protocol(),
         }
 

@@ -11,7 +11,7 @@ Files (searched recursively under the data root unless a setting names them):
 
 Which videos, in which order: the LAVAD index, else the test list, else the UR-DMU index, else
 the annotation file. Frame counts: the LAVAD index, else the UR-DMU index, else the video files
-(PyAV, :func:`tasks.formats.video.count_frames`). When both a LAVAD index and a test list are
+(PyAV, :func:`tasks.formats.video.frame_count`). When both a LAVAD index and a test list are
 present they must list the same videos. Every test video needs an annotation line.
 
 Categories: the annotation's class column (``category_from="annotation"``), or the class
@@ -36,7 +36,7 @@ from tasks.formats.ucf import (
     read_temporal_annotation,
     read_test_list,
 )
-from tasks.formats.video import VideoFiles, count_frames, video_id
+from tasks.formats.video import VideoFiles, frame_count, video_id
 from tasks.frame_task import FrameTask, SampleRow, find_file
 
 ANNOTATION_NAMES = ("Temporal_Anomaly_Annotation_for_Testing_Videos.txt",
@@ -122,17 +122,18 @@ class UcfFormatTask(FrameTask):
             path = root / rel_paths[vid] if vid in rel_paths else None
             path = path if path is not None and path.is_file() else videos.get(vid)
             start = 0
+            unreadable = None
             if vid in lavad:
                 n, start = lavad[vid].num_frames, lavad[vid].start
             elif vid in counts:
                 n = counts[vid].num_frames
             elif path is not None:
-                n = count_frames(path)
+                n, unreadable = frame_count(path)
             else:
                 raise TaskDataError(f"video {vid!r}: no frame count (no index lists it and no "
                                     f"video file was found under {root})")
             rows.append(SampleRow(vid, n, self._category(ann, ann_path), ann.intervals, path,
-                                  start))
+                                  start, extra={"unreadable": unreadable} if unreadable else {}))
         return rows
 
     def _category(self, ann: UcfAnnotation, path: Path) -> str:
@@ -164,9 +165,10 @@ class MsadTask(UcfFormatTask):
     column is truncated (``Object``) and ``MSAD`` for normal videos, with a LAVAD-style index.
 
     Classes come from the video names (``Object_falling_3`` -> ``Object Falling``), as in
-    VADTree. MSAD videos have varying frame rates (VADTree reads each video's fps for its
-    windows); 30 is the window constant here unless ``fps`` is set. No sample world exists for
-    MSAD, so only the ``test`` split is offered.
+    VADTree, whose stored per-class metrics this reproduces. MSAD videos have varying frame
+    rates (VADTree sets ``video_fps="auto"`` for MSAD); the window grid uses the constant 30
+    unless ``fps`` is set. No sample world exists for MSAD, so only the ``test`` split is
+    offered.
     """
 
     name: ClassVar[str] = "msad"

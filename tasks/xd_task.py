@@ -4,10 +4,10 @@ Files under the data root (searched recursively unless a setting names them):
 
 * ``annotations.txt`` (``annotation``): intervals of the anomalous videos
   (:func:`tasks.formats.xd.read_xd_annotations`); every other test video is normal;
-* the test videos, in this order of preference: a LAVAD-style ``anomaly_test.txt`` (``index``;
-  800 rows, end inclusive, label column with ``4``/``A`` = normal), giving the frame counts
-  too; else the video files of a ``videos/`` folder (or of the data root), sorted by name, with
-  frame counts read by PyAV.
+* the test videos, in this order of preference: a LAVAD-style ``anomaly_test.txt``
+  (``index`` or ``test_list``; 800 rows, end inclusive, label column with ``4``/``A`` =
+  normal), giving the frame counts too; else the video files of a ``videos/`` folder (or of
+  the data root), sorted by name, with frame counts read by PyAV.
 
 Categories come from the names' ``_label_`` codes (:func:`tasks.formats.xd.xd_category`).
 Consistency checks: every annotated video is a test video, a test video is annotated exactly
@@ -21,7 +21,7 @@ from typing import ClassVar
 
 from tasks.base import NORMAL, TaskDataError
 from tasks.formats.lavad import IndexRow, read_lavad_index
-from tasks.formats.video import VideoFiles, count_frames
+from tasks.formats.video import VideoFiles, frame_count
 from tasks.formats.xd import XD_INDEX_NORMAL, read_xd_annotations, xd_category
 from tasks.frame_task import FrameTask, SampleRow, find_file
 
@@ -79,11 +79,13 @@ class XdViolenceTask(FrameTask):
                     raise TaskDataError(f"{where}: field 'label': {','.join(index[vid].labels)!r}"
                                         f" contradicts the name's category {category!r}")
             path = videos.get(vid)
+            unreadable = None
             if vid in index:
                 n, start = index[vid].num_frames, index[vid].start
             elif path is not None:
-                n, start = count_frames(path), 0
+                (n, unreadable), start = frame_count(path), 0
             else:
                 raise TaskDataError(f"video {vid!r}: no frame count and no video file")
-            rows.append(SampleRow(vid, n, category, ann.intervals if ann else (), path, start))
+            rows.append(SampleRow(vid, n, category, ann.intervals if ann else (), path, start,
+                                  extra={"unreadable": unreadable} if unreadable else {}))
         return rows

@@ -134,9 +134,9 @@ def test_corrupted_video_is_recorded_and_skipped(tmp_path: Path, ucf_sample: Pat
                                                  capsys: pytest.CaptureFixture) -> None:
     data = tmp_path / "ucf"
     shutil.copytree(ucf_sample, data)
-    victim = next(iter(sorted(data.rglob("*.mp4"))))
+    tests = [data / x for x in (data / "Anomaly_Test.txt").read_text().split()]
+    victim, empty = tests[0], tests[-1]
     victim.write_bytes(victim.read_bytes()[:200])
-    empty = sorted(data.rglob("*.mp4"))[1]
     empty.write_bytes(b"")
     args = ["--method", "frame_diff", "--task", "ucf_crime", "--data-root", str(data),
             "--out", str(tmp_path / "runs"), "--no-progress"]

@@ -23,8 +23,19 @@ from harness.sample_world import DATASETS, ensure_sample
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 UCF_CLASSES = {
-    "Abuse", "Arrest", "Arson", "Assault", "Burglary", "Explosion", "Fighting", "RoadAccidents",
-    "Robbery", "Shooting", "Shoplifting", "Stealing", "Vandalism",
+    "Abuse",
+    "Arrest",
+    "Arson",
+    "Assault",
+    "Burglary",
+    "Explosion",
+    "Fighting",
+    "RoadAccidents",
+    "Robbery",
+    "Shooting",
+    "Shoplifting",
+    "Stealing",
+    "Vandalism",
 }
 XD_CODES = {"B1", "B2", "B4", "B5", "B6", "G"}
 
@@ -154,8 +165,12 @@ def frames_digest(path: Path) -> str:
 
 
 ANNOTATION_FILES = {
-    "ucf_crime": ("Anomaly_Test.txt", "Anomaly_Train.txt",
-                  "Temporal_Anomaly_Annotation_for_Testing_Videos.txt", "meta.json"),
+    "ucf_crime": (
+        "Anomaly_Test.txt",
+        "Anomaly_Train.txt",
+        "Temporal_Anomaly_Annotation_for_Testing_Videos.txt",
+        "meta.json",
+    ),
     "xd_violence": ("annotations.txt", "train_list.txt", "meta.json"),
     "complexvad": ("complexvad_test.json", "complexvad_train.json", "meta.json"),
 }
@@ -182,12 +197,22 @@ def raced_xd_seed1(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list
     )
     cmds = [
         [sys.executable, "-c", code, str(root)],
-        [sys.executable, "-m", "harness.sample_world", "--dataset", "xd_violence",
-         "--out", str(root), "--seed", "1"],
+        [
+            sys.executable,
+            "-m",
+            "harness.sample_world",
+            "--dataset",
+            "xd_violence",
+            "--out",
+            str(root),
+            "--seed",
+            "1",
+        ],
     ]
     procs = [
-        subprocess.Popen(c, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            c, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for c in cmds
     ]
     outs = []
@@ -245,11 +270,11 @@ def test_frame_difference_detects_anomalies(roots: dict[str, Path], dataset: str
 
 
 def test_same_seed_is_deterministic(roots: dict[str, Path], tmp_path: Path) -> None:
-    again = ensure_sample("complexvad", seed=0, root=tmp_path / "complexvad")
-    first = roots["complexvad"]
-    for name in ANNOTATION_FILES["complexvad"]:
+    again = ensure_sample("xd_violence", seed=0, root=tmp_path / "xd_violence")
+    first = roots["xd_violence"]
+    for name in ANNOTATION_FILES["xd_violence"]:
         assert (again / name).read_bytes() == (first / name).read_bytes(), name
-    test, _ = parse_complexvad(first)
+    test, _ = parse_xd(first)
     picks = [p for p, iv, _ in test if iv][:2] + [p for p, iv, _ in test if not iv][:1]
     for path in picks:
         assert frames_digest(path) == frames_digest(again / path.relative_to(first))
@@ -283,6 +308,44 @@ def test_default_location_and_reuse(roots: dict[str, Path]) -> None:
     mtime = (root / "meta.json").stat().st_mtime_ns
     assert ensure_sample("ucf_crime") == root
     assert (root / "meta.json").stat().st_mtime_ns == mtime
+
+
+def _fake_meta(root: Path, dataset: str, seed: int) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    meta = {"format": "vad-eval/sample-world-meta-v1", "dataset": dataset, "seed": seed}
+    (root / "meta.json").write_text(json.dumps(meta))
+
+
+def test_lost_race_discards_own_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process renames its copy into place while we generate: ours is thrown away."""
+    import harness.sample_world.generate as gen
+
+    target = tmp_path / "ucf"
+
+    def other_process_wins(dataset: str, seed: int, out: Path) -> list:
+        _fake_meta(out, dataset, seed)
+        (out / "mine").touch()
+        _fake_meta(target, dataset, seed)
+        (target / "theirs").touch()
+        return []
+
+    monkeypatch.setattr(gen, "generate_dataset", other_process_wins)
+    assert ensure_sample("ucf_crime", seed=3, root=target) == target
+    assert (target / "theirs").exists() and not (target / "mine").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ucf"]
+
+
+def test_failed_generation_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.sample_world.generate as gen
+
+    def crash(dataset: str, seed: int, out: Path) -> list:
+        (out / "half-written.mp4").write_bytes(b"\0" * 10)
+        raise RuntimeError("encoder died")
+
+    monkeypatch.setattr(gen, "generate_dataset", crash)
+    with pytest.raises(RuntimeError, match="encoder died"):
+        ensure_sample("complexvad", root=tmp_path / "cv")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_refuses_foreign_folders(roots: dict[str, Path], tmp_path: Path) -> None:

@@ -178,7 +178,7 @@ def test_complexvad_file_sets_label_convention(tmp_path: Path) -> None:
     assert int(forced.load(tmp_path, "test")[0].labels.sum()) == 6  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("dataset", ["ucf_crime", "xd_violence"])
+@pytest.mark.parametrize("dataset", ["ucf_crime", "xd_violence", "complexvad"])
 def test_sample_world_loads_with_meta_frame_counts(dataset: str) -> None:
     """``load(None, "sample")`` reads the generated native layout; frames match meta.json."""
     sample_world = pytest.importorskip("harness.sample_world")
@@ -191,7 +191,7 @@ def test_sample_world_loads_with_meta_frame_counts(dataset: str) -> None:
         k: v["num_frames"] for k, v in tests.items()}
     assert all(s.path is not None and s.path.is_file() for s in samples)
     for s in samples:
-        assert s.is_anomalous == (tests[s.video_id]["label"] not in ("Normal", "A"))
+        assert s.is_anomalous == (tests[s.video_id]["label"] not in ("Normal", "A", "normal"))
     result = task.evaluate(samples, {s.video_id: {"scores": s.labels.astype(float)}
                                      for s in samples})
     assert math.isclose(result["metrics"]["roc_auc"], 1.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import threading
 from pathlib import Path
 
@@ -176,6 +177,15 @@ def test_resolve_model(tiny_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.raises(ModelNotAvailableError, match="not in the local Hugging Face cache"):
         resolve_model("OpenGVLab/InternVL3-8B-hf")
+    # a hub id present in the local HF cache resolves to its snapshot, offline
+    snap = tmp_path / "hub" / "models--acme--tiny-vl" / "snapshots" / ("0" * 40)
+    snap.parent.mkdir(parents=True)
+    shutil.copytree(tiny_dirs["tiny-qwen2.5-vl"], snap)
+    (snap.parents[1] / "refs").mkdir()
+    (snap.parents[1] / "refs" / "main").write_text("0" * 40)
+    hub = resolve_model("acme/tiny-vl")
+    assert (hub.path, hub.family, hub.is_tiny) == (snap, "qwen2_5_vl", False)
+
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "config.json").write_text(json.dumps({"model_type": "llama"}))

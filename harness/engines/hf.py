@@ -9,16 +9,20 @@ Conventions (beyond :mod:`harness.engines.base`):
 
 * requests are split into rows (one per completion; a greedy request with ``n > 1`` is decoded
   once and copied), rows are sorted by prompt length and decoded in chunks of ``batch_size``
-  with left padding; results do not depend on the chunking (same tokens, log-probs equal to
-  float rounding);
+  with left padding; results do not depend on the chunking (same tokens, log-probs equal up
+  to float rounding: tested on CPU float32; in bfloat16 on GPU, padding changes kernel shapes
+  and can move log-probs by more, so near-tied greedy choices may differ);
 * the sampling seed of request ``i`` in a ``generate`` call is ``sampling.seed`` if set, else
   ``engine seed + i``; completion ``j`` uses ``seed * 1_000_003 + j``;
-* ``token_logprobs``/``top_logprobs`` come from the raw model distribution (not divided by the
+* ``token_logprobs``/``top_logprobs`` are filled only when ``sampling.logprobs`` is set (0:
+  chosen token only) and come from the raw model distribution (not divided by the
   temperature, not top-p truncated). ``top_logprobs`` keys are decoded token texts; tokens
   decoding to the same text keep the best log-prob; the chosen token's text is always present;
   dicts are ordered by log-prob, best first;
 * ``token_ids`` include a final EOS token; ``text`` is decoded without special tokens and cut
-  before the first stop string.
+  before the first stop string;
+* ``max_pixels`` caps H*W of every Qwen image/video frame (default: the model's preprocessor
+  config, video frames at most 768*28*28); InternVL uses its processor's fixed tile size.
 """
 
 from __future__ import annotations
@@ -212,7 +216,7 @@ class HFEngine(Engine):
         if self.resolved.family == "internvl":
             out = []
             for clip in clips:
-                pv, _ = self.encoder._internvl_pixels(list(clip), crop=False)
+                pv, _ = self.encoder.internvl_pixels(list(clip), crop=False)
                 x = torch.from_numpy(pv).to(device=lm.device, dtype=lm.dtype)
                 feats = lm.model.get_image_features(pixel_values=x, return_dict=True)
                 out.append(feats.pooler_output.float().mean(dim=(0, 1)))

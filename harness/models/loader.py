@@ -12,6 +12,7 @@ already be in the local Hugging Face cache: nothing is ever downloaded. Supporte
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -69,8 +70,12 @@ def _hub_snapshot(repo_id: str) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
+    # read at call time (huggingface_hub reads these once, at import)
+    cache = os.environ.get("HF_HUB_CACHE") or (
+        str(Path(os.environ["HF_HOME"]) / "hub") if os.environ.get("HF_HOME") else None
+    )
     try:
-        return Path(snapshot_download(repo_id=repo_id, local_files_only=True))
+        return Path(snapshot_download(repo_id=repo_id, cache_dir=cache, local_files_only=True))
     except (LocalEntryNotFoundError, HFValidationError, FileNotFoundError, OSError) as exc:
         raise ModelNotAvailableError(
             f"model {repo_id!r} is not in the local Hugging Face cache and this harness never "

@@ -157,9 +157,9 @@ class PromptEncoder:
         return enc
 
     # -- InternVL -------------------------------------------------------------------------------
-    def _internvl_pixels(
-        self, images: list[np.ndarray], crop: bool
-    ) -> tuple[np.ndarray, list[int]]:
+    def internvl_pixels(self, images: list[np.ndarray], crop: bool) -> tuple[np.ndarray, list[int]]:
+        """InternVL tiles for RGB ``uint8 (H, W, 3)`` images: ``float32 (tiles, 3, S, S)`` and
+        the tile count per image (``crop``: dynamic tiling + thumbnail; else one tile each)."""
         out = self.image_processor(images=images, crop_to_patches=crop, return_tensors="np")
         pv = np.asarray(out["pixel_values"], dtype=np.float32)
         num = [int(n) for n in out.get("num_patches", [1] * len(images))]
@@ -183,11 +183,11 @@ class PromptEncoder:
             pieces.append(rest[:idx])
             rest = rest[idx + len(tag) :]
             if isinstance(part, ImagePart):
-                pv, num = self._internvl_pixels([np.asarray(part.image)], crop=True)
+                pv, num = self.internvl_pixels([np.asarray(part.image)], crop=True)
                 pieces.append(start + ctx * self.image_seq_length * num[0] + end)
             else:
                 frames = [np.asarray(f) for f in part.frames]
-                pv, _ = self._internvl_pixels(frames, crop=False)
+                pv, _ = self.internvl_pixels(frames, crop=False)
                 pieces.append("\n".join(f"Frame{i + 1}: {image_block}" for i in range(len(frames))))
             enc.image_pixels.append(pv)
         pieces.append(rest)

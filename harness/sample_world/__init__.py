@@ -4,16 +4,26 @@ A fixed camera looks at a street (or a campus plaza): people walk along the walk
 walkway's direction (the flow), cars drive in their lanes, static objects stand around; a mild
 per-frame sensor noise and a slow lighting drift keep normal frames from being identical. Into
 this, anomalies are scripted at exact frame intervals (0-based frames, ends inclusive). Everything
-is deterministic from a seed: same seed => same annotation files and same decoded frames.
+is deterministic from a seed: same seed => same annotation files, same decoded frames (in practice
+byte-identical files).
 
 Three datasets, each in its original's native layout (see :func:`ensure_sample`):
 
-- ``ucf_crime`` (30 fps, street by day), ``xd_violence`` (24 fps, street at dusk),
-  ``complexvad`` (30 fps, campus, our JSON format ``vad-eval/complexvad-v1``).
+- ``ucf_crime`` (30 fps, street by day): ``<Class>/<Class><NNN>_x264.mp4``,
+  ``Testing_Normal_Videos_Anomaly/``, ``Training_Normal_Videos_Anomaly/``, ``Anomaly_Test.txt``,
+  ``Anomaly_Train.txt``, ``Temporal_Anomaly_Annotation_for_Testing_Videos.txt``.
+- ``xd_violence`` (24 fps, the street at dusk): ``videos/<name>.mp4`` (test), ``train/<name>.mp4``,
+  ``annotations.txt`` (anomalous test videos only), ``train_list.txt``.
+- ``complexvad`` (30 fps, campus): ``videos/*.mp4``, ``complexvad_test.json`` and
+  ``complexvad_train.json`` in our format ``vad-eval/complexvad-v1``.
 - Per dataset: 8 anomalous + 8 normal test videos (1-2 intervals each, < 50 % of the video) and
-  6 anomalous + 6 normal train videos (video-level labels only), 6-11.5 s each, 160x120,
-  H.264 (libx264; MPEG-4 Part 2 if the bundled FFmpeg lacks it), yuv420p.
-- Every root also holds ``meta.json`` (per-video ``num_frames``, labels; no intervals).
+  6 anomalous + 6 normal train videos (video-level labels only), 6-11 s each, 160x120,
+  H.264 (libx264; MPEG-4 Part 2 if the bundled FFmpeg lacks it), yuv420p; ~1 MB per dataset.
+- Every root also holds ``meta.json``: per-video ``path``, ``split``, native ``label``,
+  ``num_frames`` and ``fps`` (no intervals), written last (its presence marks completion).
+
+Generation uses this process plus worker subprocesses (``VAD_EVAL_SAMPLE_WORKERS``, default:
+the usable CPUs, at most 4; ``1`` = in-process only) and checks each video's decoded frame count.
 
 Anomaly kinds and their native labels:
 
@@ -21,7 +31,7 @@ Anomaly kinds and their native labels:
 kind                  UCF-Crime class  XD     what happens
 ====================  ===============  =====  ==========================================
 fight                 Fighting         B1     two people close, jittering, flailing limbs
-assault               Assault          -      attacker runs up, knocks a walker down, flees
+assault               Assault          -      attacker catches up, knocks a walker down, flees
 abuse                 Abuse            B5     attacker keeps striking a person on the ground
 run_against_flow      Robbery          -      a person sprints against the walkway's flow
 chase                 Arrest           -      one person chases another at a sprint
@@ -38,8 +48,12 @@ exchange              -                -      two people hand a package over at 
 skateboard            -                -      a riderless skateboard rolls along a path
 ====================  ===============  =====  ==========================================
 
-ComplexVAD uses the kind names as anomaly ``type`` (mostly interactions: push, exchange, chase,
-fight; plus fall, skateboard, vehicle_on_sidewalk, abandoned_object).
+UCF-Crime has no abandoned-object class; Burglary stands in for it. Which kinds each split uses
+is in ``catalog.PLANS`` (UCF test: fight, assault, run_against_flow, vehicle_on_sidewalk, fire,
+explosion, shooting, abandoned_object; XD test: fight, shooting, riot, abuse, car_crash,
+explosion, vehicle_on_sidewalk). ComplexVAD uses the kind names as anomaly ``type``, mostly
+interactions: push, exchange, chase, fight; plus fall, skateboard, vehicle_on_sidewalk,
+abandoned_object.
 
 Usage: ``ensure_sample("ucf_crime")`` or ``python -m harness.sample_world --dataset ucf_crime
 --out DIR [--seed S]``.

@@ -1,4 +1,4 @@
-"""``python -m harness.sample_world --dataset NAME --out DIR [--seed S]``: write a sample dataset."""
+"""``python -m harness.sample_world --dataset NAME --out DIR [--seed S]``: write a dataset."""
 
 from __future__ import annotations
 
@@ -16,8 +16,12 @@ def main(argv: list[str] | None = None) -> int:
         description="Generate a procedural sample dataset in its native layout.",
     )
     parser.add_argument("--dataset", required=True, choices=DATASETS)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="dataset root (default: the cache, see harness.paths.cache_dir)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="dataset root (default: the cache, see harness.paths.cache_dir)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     t0 = time.perf_counter()

@@ -8,10 +8,14 @@ actors are simply partly off the timeline. Effect intervals ``[start, end]`` are
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
+
+#: A key frame ``(frame, x, y)``; the frame may be fractional or outside the video.
+Key = tuple[float, float, float]
 
 #: Walking speed (px/s) and running speed of people; a person is ~14 px tall.
 WALK_SPEED = 16.0
@@ -72,7 +76,12 @@ class Actor:
         return self
 
     def jitter(
-        self, start: int, end: int, amp_x: float, amp_y: float, rng: np.random.Generator,
+        self,
+        start: int,
+        end: int,
+        amp_x: float,
+        amp_y: float,
+        rng: np.random.Generator,
         every: int = 1,
     ) -> Actor:
         """Add uniform random offsets (px) on ``start..end``, a new draw every ``every`` frames."""
@@ -87,7 +96,9 @@ class Actor:
         self.y[s] += dy
         return self
 
-    def scramble_phase(self, start: int, end: int, rng: np.random.Generator, every: int = 1) -> Actor:
+    def scramble_phase(
+        self, start: int, end: int, rng: np.random.Generator, every: int = 1
+    ) -> Actor:
         """Random limb positions on ``start..end`` (a new draw every ``every`` frames)."""
         s = self._span(start, end)
         n = s.stop - s.start
@@ -131,7 +142,7 @@ class Effect:
 
 
 def _keys_to_tracks(
-    num_frames: int, keys: list[tuple[float, float, float]]
+    num_frames: int, keys: Sequence[Key]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ts = np.array([k[0] for k in keys], dtype=np.float64)
     if np.any(np.diff(ts) < 0):
@@ -144,7 +155,9 @@ def _keys_to_tracks(
 
 
 def person(
-    num_frames: int, keys: list[tuple[float, float, float]], palette: tuple[int, ...],
+    num_frames: int,
+    keys: Sequence[Key],
+    palette: tuple[int, ...],
     pose: Pose = Pose.WALK,
 ) -> Actor:
     """A person moving through key frames ``(frame, x, y)`` (linear in between).
@@ -167,13 +180,14 @@ def person(
     poses = np.where(step > 1e-6, int(pose), int(Pose.STAND)).astype(np.int8)
     if pose is not Pose.WALK:
         poses[:] = pose
-    return Actor(
-        "person", x, y, visible, poses, phase, facing.astype(np.int8), tuple(palette)
-    )
+    return Actor("person", x, y, visible, poses, phase, facing.astype(np.int8), tuple(palette))
 
 
 def thing(
-    kind: str, num_frames: int, keys: list[tuple[float, float, float]], colour: int = 0,
+    kind: str,
+    num_frames: int,
+    keys: Sequence[Key],
+    colour: int = 0,
     lights: bool = False,
 ) -> Actor:
     """A vehicle or object moving through key frames ``(frame, x, y)``; facing from motion."""
@@ -186,7 +200,13 @@ def thing(
             facing[i] = facing[i - 1]
     zeros = np.zeros(num_frames)
     return Actor(
-        kind, x, y, visible, zeros.astype(np.int8), zeros, facing.astype(np.int8), (colour,),
+        kind,
+        x,
+        y,
+        visible,
+        zeros.astype(np.int8),
+        zeros,
+        facing.astype(np.int8),
+        (colour,),
         lights,
     )
-

@@ -59,21 +59,48 @@ class DatasetPlan:
 
 PLANS: dict[str, DatasetPlan] = {
     "ucf_crime": DatasetPlan(
-        30, "street",
-        test=(("fight", 2), ("assault", 1), ("run_against_flow", 2), ("vehicle_on_sidewalk", 1),
-              ("fire", 1), ("explosion", 1), ("shooting", 2), ("abandoned_object", 1)),
+        30,
+        "street",
+        test=(
+            ("fight", 2),
+            ("assault", 1),
+            ("run_against_flow", 2),
+            ("vehicle_on_sidewalk", 1),
+            ("fire", 1),
+            ("explosion", 1),
+            ("shooting", 2),
+            ("abandoned_object", 1),
+        ),
         train=("fight", "abuse", "chase", "car_crash", "explosion", "abandoned_object"),
     ),
     "xd_violence": DatasetPlan(
-        24, "dusk",
-        test=(("fight", 2), ("shooting", 1), ("riot", 1), ("abuse", 1), ("car_crash", 1),
-              ("explosion", 2), ("vehicle_on_sidewalk", 1), ("fight", 1)),
+        24,
+        "dusk",
+        test=(
+            ("fight", 2),
+            ("shooting", 1),
+            ("riot", 1),
+            ("abuse", 1),
+            ("car_crash", 1),
+            ("explosion", 2),
+            ("vehicle_on_sidewalk", 1),
+            ("fight", 1),
+        ),
         train=("fight", "shooting", "riot", "abuse", "car_crash", "explosion"),
     ),
     "complexvad": DatasetPlan(
-        30, "campus",
-        test=(("push", 1), ("exchange", 1), ("chase", 2), ("fight", 1), ("fall", 1),
-              ("skateboard", 2), ("vehicle_on_sidewalk", 1), ("abandoned_object", 1)),
+        30,
+        "campus",
+        test=(
+            ("push", 1),
+            ("exchange", 1),
+            ("chase", 2),
+            ("fight", 1),
+            ("fall", 1),
+            ("skateboard", 2),
+            ("vehicle_on_sidewalk", 1),
+            ("abandoned_object", 1),
+        ),
         train=("push", "exchange", "chase", "fight", "fall", "skateboard"),
     ),
 }
@@ -117,7 +144,9 @@ def dataset_id(dataset: str) -> int:
     return zlib.crc32(dataset.encode())
 
 
-def place_events(kind: str, count: int, num_frames: int, fps: int, rng: np.random.Generator) -> tuple[AnomalyEvent, ...]:
+def place_events(
+    kind: str, count: int, num_frames: int, fps: int, rng: np.random.Generator
+) -> tuple[AnomalyEvent, ...]:
     """Choose ``count`` intervals of ``kind`` in a video of ``num_frames`` frames.
 
     Durations follow the kind's :class:`~harness.sample_world.stage.Timing`, shrunk if needed
@@ -199,8 +228,18 @@ def plan(dataset: str, seed: int = 0) -> list[VideoSpec]:
             k = sum(1 for s in specs if s.split == split) + 1
             name = f"{split}_{k:03d}"
             relpath = f"videos/{name}.mp4"
-        specs.append(VideoSpec(
-            relpath, name, split, label, kind, num_frames, p.fps, p.style, events,
-            (did, 0 if split == "test" else 1, index),
-        ))
+        specs.append(
+            VideoSpec(
+                relpath,
+                name,
+                split,
+                label,
+                kind,
+                num_frames,
+                p.fps,
+                p.style,
+                events,
+                (did, 0 if split == "test" else 1, index),
+            )
+        )
     return specs

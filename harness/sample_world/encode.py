@@ -18,6 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
+from av.video.stream import VideoStream
 
 
 def video_codec() -> str:
@@ -32,14 +33,14 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: int) -> int:
     n = 0
     with av.open(str(path), mode="w", format="mp4") as container:
         stream = container.add_stream(codec, rate=fps)
+        assert isinstance(stream, VideoStream)
         stream.pix_fmt = "yuv420p"
         stream.time_base = Fraction(1, fps)
         if codec == "libx264":
-            stream.options = {"crf": "26", "preset": "veryfast", "threads": "1"}
+            stream.options = {"crf": "23", "preset": "veryfast", "threads": "1"}
         else:
             stream.options = {"threads": "1"}
-            stream.codec_context.qscale = True  # constant quantiser 5 (FF_QP2LAMBDA = 118)
-            stream.codec_context.global_quality = 5 * 118
+            stream.bit_rate = 150_000
         for arr in frames:
             if n == 0:
                 stream.height, stream.width = int(arr.shape[0]), int(arr.shape[1])

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.sample_world.actors import RUN_SPEED, WALK_SPEED, Pose, person, thing
+from harness.sample_world.actors import WALK_SPEED, Key, Pose, person, thing
+from harness.sample_world.scene import WIDTH
 from harness.sample_world.stage import AnomalyEvent, Stage, Timing, script
 
 #: Offset (px) of a held object from a person's feet: (ahead, up).
@@ -22,7 +23,9 @@ def _fight_pair(st: Stage, start: int, end: int, x: float, y: float, flow: int) 
     for side, speed, lag in ((-1, WALK_SPEED, 0.0), (1, WALK_SPEED * 1.35, 0.4)):
         xa = x + side * 4 * flow
         keys = st.walk_in(flow, xa, y, start - st.s(lag), speed)
-        keys += st.walk_out(flow, xa, y + rng.uniform(-2, 2), end + 1 + st.s(0.3 * (side + 1)), WALK_SPEED * 1.2)
+        keys += st.walk_out(
+            flow, xa, y + rng.uniform(-2, 2), end + 1 + st.s(0.3 * (side + 1)), WALK_SPEED * 1.2
+        )
         p = st.add(person(st.num_frames, keys, st.palette()))
         p.set_pose(start, end, Pose.FLAIL).scramble_phase(start, end, rng)
         p.jitter(start, end, 3.0, 1.5, rng).set_facing(start, end, -side * flow)
@@ -68,17 +71,20 @@ def _shove(ev: AnomalyEvent, st: Stage, flee: bool) -> None:
     v.set_pose(t_hit + 1, ev.end, Pose.LYING).set_facing(ev.start, ev.end, f)
     v.struggle(t_hit + 1, ev.end, rng)
     v.set_pose(ev.end + 1, ev.end + st.s(0.7), Pose.STAND)
-    # attacker: catches up from behind, shoves, leaves against the flow before `end`
-    approach = RUN_SPEED * 0.8 if flee else WALK_SPEED * 1.8
-    keys = st.walk_in(f, x - 5 * f, y, ev.start, approach)
+    # attacker: catches up from behind at a brisk walk and shoves; then either runs off against
+    # the flow, out of view by `end` (flee), or walks on with the flow
+    t_off = t_hit + st.s(0.2)
+    keys = st.walk_in(f, x - 5 * f, y, ev.start, WALK_SPEED * 1.8)
     keys += [(t_hit, x - 3 * f, y)]
-    keys += st.flee(x - 3 * f, y, t_hit + st.s(0.2), ev.end, -f)
+    if flee:
+        keys += st.flee(x - 3 * f, y, t_off, ev.end, -f)
+    else:
+        keys += st.walk_out(f, x - 3 * f, y, t_off + st.s(0.4), WALK_SPEED * 1.3)
     a = st.add(person(st.num_frames, keys, st.palette()))
     if flee:
-        a.pose[a.pose == Pose.WALK] = Pose.RUN
-    a.set_pose(t_hit + st.s(0.2) + 1, ev.end, Pose.RUN)
-    a.set_pose(ev.start, t_hit + st.s(0.2), Pose.FLAIL).scramble_phase(ev.start, t_hit + st.s(0.2), rng)
-    a.set_facing(ev.start, t_hit + st.s(0.2), f).jitter(ev.start, t_hit, 1.5, 0.6, rng)
+        a.set_pose(t_off + 1, ev.end, Pose.RUN)
+    a.set_pose(ev.start, t_off, Pose.FLAIL).scramble_phase(ev.start, t_off, rng)
+    a.set_facing(ev.start, t_off, f).jitter(ev.start, t_hit, 1.5, 0.6, rng)
 
 
 @script("push", Timing(2.0, 3.0))
@@ -145,7 +151,7 @@ def riot(ev: AnomalyEvent, st: Stage) -> None:
         d = 1 if i % 2 else -1  # arriving from the left (d=+1) or the right
         x = xc + rng.uniform(-20, 20)
         y = float(rng.integers(way.top, way.bottom + 4))
-        keys = [(ev.start, st.edge(-d, -5.0), y), (t_in, x, y)]
+        keys: list[Key] = [(ev.start, st.edge(-d, -5.0), y), (t_in, x, y)]
         keys += st.flee(x, y, t_out, ev.end, int(rng.choice([-1, 1])))
         p = st.add(person(st.num_frames, keys, st.palette(), Pose.RUN))
         p.set_pose(t_in, t_out, Pose.FLAIL).scramble_phase(t_in, t_out, rng)
@@ -157,25 +163,32 @@ def riot(ev: AnomalyEvent, st: Stage) -> None:
         vx, vy = rng.uniform(-110, 110) / st.fps, -rng.uniform(60, 100) / st.fps
         g = 220.0 / st.fps**2
         xs, ys = xc + vx * tt, way.top - 6 + vy * tt + 0.5 * g * tt**2
-        st.add(thing("stone", st.num_frames, [(t0 + k, float(a), float(b)) for k, a, b in zip(tt, xs, ys, strict=True)]))
+        st.add(
+            thing(
+                "stone",
+                st.num_frames,
+                [(float(t0 + k), float(a), float(b)) for k, a, b in zip(tt, xs, ys, strict=True)],
+            )
+        )
 
 
 @script("exchange", Timing(2.5, 3.5))
 def exchange(ev: AnomalyEvent, st: Stage) -> None:
-    """Two people meet at a parked car, hand a package back and forth while glancing around,
-    then hurry off in opposite directions (leaving the frame by ``end``)."""
+    """Two people meet beside a parked car, hand a package back and forth while glancing around
+    nervously, then hurry off in opposite directions (leaving the frame by ``end``)."""
     rng = st.rng
+    way = max(st.scene.walkways, key=lambda w: w.top)  # the walkway nearest the camera
+    yw = float(way.top + 1)
     if st.scene.parked:
         cx, cy = st.scene.parked[int(rng.integers(len(st.scene.parked)))]
-        y = float(cy + 3)
+        mx, y = float(cx + 16 if cx < WIDTH - 30 else cx - 16), float(cy + 4)
     else:
-        way = st.way()
-        cx, y = int(rng.integers(50, 110)), st.feet(way)
+        mx, y = float(rng.uniform(50, 110)), yw
     t_go = ev.end - st.s(0.9)
     for side in (-1, 1):
-        x = cx + 4 * side
-        keys = st.walk_in(-side, x, y, ev.start, WALK_SPEED * 1.2)
-        keys += st.flee(x, y, t_go, ev.end, side)
+        x = mx + 3 * side
+        keys = st.walk_in(-side, x, yw, ev.start - st.s(0.6), WALK_SPEED * 1.2)
+        keys += [(ev.start, x, y)] + st.flee(x, yw, t_go + st.s(0.2), ev.end, side)
         p = st.add(person(st.num_frames, keys, st.palette()))
         p.set_facing(ev.start, t_go, -side)
         p.set_pose(ev.start, t_go, Pose.FLAIL).scramble_phase(ev.start, t_go, rng)
@@ -185,5 +198,6 @@ def exchange(ev: AnomalyEvent, st: Stage) -> None:
             p.set_facing(int(t), int(t) + 3, side)
         p.set_pose(t_go + 1, ev.end, Pose.RUN)
     tt = np.arange(ev.start, t_go + 1)
-    xs = cx + 4.0 * np.sin(2 * np.pi * (tt - ev.start) / st.s(0.5))
-    st.add(thing("package", st.num_frames, [(float(t), float(a), y - HAND[1]) for t, a in zip(tt, xs, strict=True)]))
+    xs = mx + 4.0 * np.sin(2 * np.pi * (tt - ev.start) / st.s(0.5))
+    keys = [(float(t), float(a), y - HAND[1]) for t, a in zip(tt, xs, strict=True)]
+    st.add(thing("package", st.num_frames, keys))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from harness.sample_world.traffic import normal_activity
 #: Bumped whenever the generated content changes; part of the cache path.
 VERSION = 1
 _TMP_PREFIX = ".tmp-"
+_LOCK_PREFIX = ".lock-"
 _STALE_TMP_S = 3600.0
 
 
@@ -38,40 +41,104 @@ def frames(spec: VideoSpec, seed: int) -> Iterator[np.ndarray]:
     return render(scene, actors + stage.actors, stage.effects, spec.num_frames, rng)
 
 
-def generate_dataset(dataset: str, seed: int, out: Path) -> list[VideoSpec]:
-    """Write all videos and annotation files of ``dataset`` into the existing folder ``out``.
-
-    Every video is decoded again after writing; a frame count different from the declared one
-    raises ``RuntimeError``. ``meta.json`` is written last.
-    """
-    specs = plan(dataset, seed)
-
-    def one(spec: VideoSpec) -> None:
-        path = out / spec.relpath
-        path.parent.mkdir(parents=True, exist_ok=True)
-        written = write_video(path, frames(spec, seed), spec.fps)
-        decoded = count_frames(path)
-        if not written == decoded == spec.num_frames:
-            raise RuntimeError(
-                f"{path}: declared {spec.num_frames} frames, encoded {written}, decoded {decoded}"
-            )
-
-    # Videos are independent (own random stream, own encoder); the encoder releases the GIL,
-    # so a second thread overlaps rendering with encoding.
-    with ThreadPoolExecutor(max_workers=_workers()) as pool:
-        for _ in pool.map(one, specs):
-            pass
-    write_layout(out, dataset, specs)
-    write_meta(out, dataset, seed, video_codec(), specs)
-    return specs
+def write_one(spec: VideoSpec, seed: int, out: Path) -> None:
+    """Render and encode one video under ``out``; check that it decodes to the declared count."""
+    path = out / spec.relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = write_video(path, frames(spec, seed), spec.fps)
+    decoded = count_frames(path)
+    if not written == decoded == spec.num_frames:
+        raise RuntimeError(
+            f"{path}: declared {spec.num_frames} frames, encoded {written}, decoded {decoded}"
+        )
 
 
-def _workers() -> int:
+def workers() -> int:
+    """Processes used for generation: ``VAD_EVAL_SAMPLE_WORKERS`` if set (1 = in-process only),
+    else the usable CPUs, at most 4."""
+    env = os.environ.get("VAD_EVAL_SAMPLE_WORKERS")
+    if env:
+        return max(1, int(env))
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
     return max(1, min(cpus, 4))
+
+
+def _partition(specs: list[VideoSpec], n: int) -> list[list[int]]:
+    """Spec indices in ``n`` groups of about equal total length (longest first, greedy)."""
+    groups: list[list[int]] = [[] for _ in range(n)]
+    load = [0] * n
+    for i in sorted(range(len(specs)), key=lambda i: (-specs[i].num_frames, i)):
+        g = load.index(min(load))
+        groups[g].append(i)
+        load[g] += specs[i].num_frames
+    return [g for g in groups if g]
+
+
+_WORKER_CODE = (
+    "import sys; from harness.sample_world.generate import worker_main; worker_main(sys.argv[1:])"
+)
+
+
+def worker_main(argv: list[str]) -> None:
+    """Entry point of a worker process: ``DATASET SEED OUT INDEX,INDEX,...``."""
+    dataset, seed, out, indices = argv
+    specs = plan(dataset, int(seed))
+    for i in indices.split(","):
+        write_one(specs[int(i)], int(seed), Path(out))
+
+
+def generate_dataset(
+    dataset: str, seed: int, out: Path, n_workers: int | None = None
+) -> list[VideoSpec]:
+    """Write all videos and annotation files of ``dataset`` into the existing folder ``out``.
+
+    Videos are independent (own random stream, own encoder), so they are split between this
+    process and ``n_workers - 1`` worker subprocesses (default :func:`workers`); the output does
+    not depend on the split. Workers are plain ``python -c`` subprocesses, so callers need no
+    ``if __name__ == "__main__"`` guard. Every video is decoded again after writing; a frame
+    count other than the declared one raises ``RuntimeError``. ``meta.json`` is written last.
+    """
+    specs = plan(dataset, seed)
+    groups = _partition(specs, min(n_workers or workers(), len(specs)))
+    env = dict(os.environ)
+    pkg_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
+    env["VAD_EVAL_SAMPLE_WORKERS"] = "1"
+    procs: list[subprocess.Popen[bytes]] = []
+    logs = []  # worker stderr goes to files: a full pipe could block a worker
+    names = [",".join(map(str, group)) for group in groups]
+    try:
+        for name in names[1:]:
+            logs.append(tempfile.TemporaryFile())
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", _WORKER_CODE, dataset, str(seed), str(out), name],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=logs[-1],
+                )
+            )
+        for i in groups[0]:
+            write_one(specs[i], seed, out)
+    except BaseException:
+        for p in procs:
+            p.kill()
+        raise
+    finally:
+        for p in procs:
+            p.wait()
+    for p, name, log in zip(procs, names[1:], logs, strict=True):
+        log.seek(0)
+        err = log.read().decode(errors="replace")
+        log.close()
+        if p.returncode != 0:
+            raise RuntimeError(f"sample-world worker for videos {name} failed:\n{err}")
+    write_layout(out, dataset, specs)
+    write_meta(out, dataset, seed, video_codec(), specs)
+    return specs
 
 
 def is_complete(root: Path, dataset: str, seed: int) -> bool:
@@ -109,13 +176,46 @@ def _remove_stale_tmp(parent: Path, name: str) -> None:
             pass
 
 
+@contextmanager
+def _generation_lock(parent: Path, name: str) -> Iterator[None]:
+    """Advisory ``flock`` beside the target, so that concurrent callers wait for one generation
+    instead of repeating it. Only an optimisation: where locking is unavailable the atomic rename
+    in :func:`ensure_sample` still keeps the result correct (work may then be duplicated)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    path = parent / f"{_LOCK_PREFIX}{name}"
+    with open(path, "a+b") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            locked = True
+        except OSError:  # e.g. a filesystem without locks
+            locked = False
+        try:
+            yield
+        finally:
+            # The lock file only exists during a generation. Removing it while others wait on
+            # it is harmless: they re-check the target once they hold the lock, and a caller
+            # arriving meanwhile at worst repeats the work (the rename keeps that correct).
+            path.unlink(missing_ok=True)
+            if locked:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def ensure_sample(dataset: str, seed: int = 0, root: Path | None = None) -> Path:
     """Root of ``dataset``'s sample split in that dataset's native layout; generated on first use.
 
     ``root`` defaults to :func:`default_root`. The dataset is generated into a temporary folder
     beside ``root`` and moved into place with one ``os.rename``, so ``root`` is either absent or
-    complete; when several processes race, the first rename wins and the others discard their
-    copy. Same ``seed`` => same annotation files and same decoded frames.
+    complete. Concurrent callers normally wait on a lock for the first one's result; if they
+    do generate at the same time, the first rename wins and the others discard their copy.
+    Same ``seed`` => same annotation files and same decoded frames.
+
+    Raises:
+        ValueError: unknown ``dataset``.
+        FileExistsError: ``root`` is a non-empty folder that is not this dataset and seed.
     """
     if dataset not in DATASETS:
         raise ValueError(f"unknown sample dataset {dataset!r}; expected one of {DATASETS}")
@@ -125,17 +225,20 @@ def ensure_sample(dataset: str, seed: int = 0, root: Path | None = None) -> Path
     if target.exists() and any(target.iterdir()):
         raise FileExistsError(f"{target} exists but is not a complete sample dataset")
     target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_tmp(target.parent, target.name)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{target.name}-", dir=target.parent))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
-        generate_dataset(dataset, seed, tmp)
+    with _generation_lock(target.parent, target.name):
+        if is_complete(target, dataset, seed):  # finished by another process while we waited
+            return target
+        _remove_stale_tmp(target.parent, target.name)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{target.name}-", dir=target.parent))
         try:
-            os.rename(tmp, target)  # atomic; fails if another process already put it there
-        except OSError:
-            if not is_complete(target, dataset, seed):
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
+            generate_dataset(dataset, seed, tmp)
+            try:
+                os.rename(tmp, target)  # atomic; fails if another process put it there first
+            except OSError:
+                if not is_complete(target, dataset, seed):
+                    raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
     return target

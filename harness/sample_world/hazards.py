@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.sample_world.actors import WALK_SPEED, Effect, Pose, person, thing
+from harness.sample_world.actors import WALK_SPEED, Effect, Key, Pose, person, thing
 from harness.sample_world.scene import WIDTH
-from harness.sample_world.stage import AnomalyEvent, Stage, Timing, script
 from harness.sample_world.sprites import CAR
+from harness.sample_world.stage import AnomalyEvent, Stage, Timing, script
 
 CAR_HALF = 11.0  # half length of a car sprite (px)
 
@@ -26,7 +26,7 @@ def _debris(st: Stage, x: float, y: float, t0: int, n: int, speed: float) -> Non
         v = rng.uniform(0.4, 1.0) * speed / st.fps
         xs = x + v * np.cos(ang) * tt
         ys = y + v * min(np.sin(ang), 0.3) * tt + 0.5 * g * tt**2 * 0.3
-        keys = [(t0 + k, float(a), float(b)) for k, a, b in zip(tt, xs, ys, strict=True)]
+        keys = [(float(t0 + k), float(a), float(b)) for k, a, b in zip(tt, xs, ys, strict=True)]
         st.add(thing("debris", st.num_frames, keys, colour=i % 3))
 
 
@@ -70,7 +70,11 @@ def car_crash(ev: AnomalyEvent, st: Stage) -> None:
     xa, xb = xc - d * CAR_HALF, xc + d * CAR_HALF
     v = 55.0
     keys = st.walk_in(d, xa - d * v * 0.5, float(la.y), ev.start, v)
-    keys += [(t_imp, xa, float(lb.y)), (t_imp + 3, xa - d * 5, lb.y - 2.0), (ev.end + 1, xa - d * 5, lb.y - 2.0)]
+    keys += [
+        (t_imp, xa, float(lb.y)),
+        (t_imp + 3, xa - d * 5, lb.y - 2.0),
+        (ev.end + 1, xa - d * 5, lb.y - 2.0),
+    ]
     keys += st.walk_out(d, xa - d * 5, float(la.y), ev.end + 1 + st.s(0.8), 30.0)[1:]
     a = st.add(thing("car", st.num_frames, keys, int(rng.integers(len(CAR))), st.scene.lights))
     keys = st.walk_in(-d, xb, float(lb.y), t_imp, v)
@@ -109,7 +113,12 @@ def abandoned_object(ev: AnomalyEvent, st: Stage) -> None:
     keys = st.walk_in(f, x, y, t_drop - st.s(0.6), WALK_SPEED)
     keys += st.walk_out(f, x, y, ev.start, WALK_SPEED * 1.25)
     owner = st.add(person(st.num_frames, keys, st.palette()))
-    bag = thing("bag", st.num_frames, [(0.0, 0.0, 0.0), (float(st.num_frames), 0.0, 0.0)], int(rng.integers(3)))
+    bag = thing(
+        "bag",
+        st.num_frames,
+        [(0.0, 0.0, 0.0), (float(st.num_frames), 0.0, 0.0)],
+        int(rng.integers(3)),
+    )
     t = np.arange(st.num_frames)
     carried = t < t_drop
     bag.x = np.where(carried, owner.x + f * 4.0, x + f * 4.0)
@@ -124,7 +133,10 @@ def skateboard(ev: AnomalyEvent, st: Stage) -> None:
     way = st.way()
     d = 1 if st.rng.random() < 0.5 else -1
     y = st.feet(way)
-    keys = [(ev.start, st.edge(-d, -4.0), y), (ev.end, st.edge(d, -4.0), y + st.rng.uniform(-3, 3))]
+    keys: list[Key] = [
+        (ev.start, st.edge(-d, -4.0), y),
+        (ev.end, st.edge(d, -4.0), y + st.rng.uniform(-3, 3)),
+    ]
     st.add(thing("skateboard", st.num_frames, keys)).jitter(ev.start, ev.end, 0.5, 1.2, st.rng)
 
 

@@ -54,7 +54,9 @@ def _complexvad(root: Path, specs: list[VideoSpec]) -> None:
                 "label": s.label,
                 "anomalies": [
                     {"start": ev.start, "end": ev.end, "type": ev.kind} for ev in s.events
-                ] if split == "test" else [],
+                ]
+                if split == "test"
+                else [],
             }
             for s in specs
             if s.split == split
@@ -65,7 +67,9 @@ def _complexvad(root: Path, specs: list[VideoSpec]) -> None:
             "end_inclusive": True,
             "videos": videos,
         }
-        (root / f"complexvad_{split}.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        (root / f"complexvad_{split}.json").write_text(
+            json.dumps(doc, indent=1) + "\n", encoding="utf-8"
+        )
 
 
 def write_meta(root: Path, dataset: str, seed: int, codec: str, specs: list[VideoSpec]) -> None:
@@ -78,8 +82,14 @@ def write_meta(root: Path, dataset: str, seed: int, codec: str, specs: list[Vide
         "fps": specs[0].fps,
         "end_inclusive": True,
         "videos": [
-            {"path": s.relpath, "name": s.name, "split": s.split, "label": s.label,
-             "num_frames": s.num_frames, "fps": s.fps}
+            {
+                "path": s.relpath,
+                "name": s.name,
+                "split": s.split,
+                "label": s.label,
+                "num_frames": s.num_frames,
+                "fps": s.fps,
+            }
             for s in specs
         ],
     }

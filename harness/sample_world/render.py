@@ -73,13 +73,19 @@ def _fire(canvas: np.ndarray, fx: Effect, t: int, rng: np.random.Generator) -> N
     region[m & hh] = (255, 225, 90)
     region[m & ~hh] = (245, 120, 25)
     glow = np.exp(-((_YY - (y1 - h / 2)) ** 2 + (_XX - fx.x) ** 2) / (2 * (1.5 * w) ** 2))
-    canvas += (glow[..., None] * np.array([40, 22, 0]) * ramp * rng.uniform(0.6, 1.0)).astype(np.int16)
+    canvas += (glow[..., None] * np.array([40, 22, 0]) * ramp * rng.uniform(0.6, 1.0)).astype(
+        np.int16
+    )
 
 
 def _fireball(canvas: np.ndarray, fx: Effect, t: int) -> None:
     k = t - fx.start
     grow = 6
-    r = fx.size * (k + 1) / grow if k < grow else fx.size * max(0.0, 1 - (k - grow) / (fx.end - fx.start - grow + 1))
+    r = (
+        fx.size * (k + 1) / grow
+        if k < grow
+        else fx.size * max(0.0, 1 - (k - grow) / (fx.end - fx.start - grow + 1))
+    )
     if r < 1:
         return
     d2 = (_YY - fx.y) ** 2 + (_XX - fx.x) ** 2
@@ -93,13 +99,18 @@ def _smoke(canvas: np.ndarray, fx: Effect, t: int) -> None:
         age = (k + i * 9) % 36
         cy, cx = fx.y - age * 0.8, fx.x + np.sin((k + i * 7) / 6.0) * 3 + (i - 1.5) * 2
         r = 2 + age * 0.18
-        sl = (slice(max(int(cy - r), 0), max(int(cy + r) + 1, 0)), slice(max(int(cx - r), 0), max(int(cx + r) + 1, 0)))
+        sl = (
+            slice(max(int(cy - r), 0), max(int(cy + r) + 1, 0)),
+            slice(max(int(cx - r), 0), max(int(cx + r) + 1, 0)),
+        )
         region = canvas[sl]
         if region.size:
             _blend(region, (60, 60, 62), 0.45 * (1 - age / 36))
 
 
-def _effects(canvas: np.ndarray, effects: list[Effect], t: int, fps: int, rng: np.random.Generator) -> None:
+def _effects(
+    canvas: np.ndarray, effects: list[Effect], t: int, fps: int, rng: np.random.Generator
+) -> None:
     for fx in effects:
         if not fx.start <= t <= fx.end:
             continue
@@ -124,7 +135,10 @@ def _effects(canvas: np.ndarray, effects: list[Effect], t: int, fps: int, rng: n
 
 
 def render(
-    scene: Scene, actors: list[Actor], effects: list[Effect], num_frames: int,
+    scene: Scene,
+    actors: list[Actor],
+    effects: list[Effect],
+    num_frames: int,
     rng: np.random.Generator,
 ) -> Iterator[np.ndarray]:
     """Yield the ``num_frames`` frames of a video, ``(HEIGHT, WIDTH, 3)`` uint8 RGB each."""

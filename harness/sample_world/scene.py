@@ -77,7 +77,9 @@ class Scene:
         return HEIGHT
 
 
-def _fill(img: np.ndarray, r0: int, r1: int, c0: int, c1: int, colour: tuple[int, int, int]) -> None:
+def _fill(
+    img: np.ndarray, r0: int, r1: int, c0: int, c1: int, colour: tuple[int, int, int]
+) -> None:
     """Fill rows ``r0..r1`` and columns ``c0..c1`` (inclusive, clipped)."""
     img[max(r0, 0) : min(r1 + 1, HEIGHT), max(c0, 0) : min(c1 + 1, WIDTH)] = colour
 
@@ -89,11 +91,17 @@ def _texture(img: np.ndarray, r0: int, r1: int, amp: int, rng: np.random.Generat
     img[r0 : r1 + 1] = np.clip(band, 0, 255).astype(np.uint8)
 
 
-def _paste(img: np.ndarray, sprite: tuple[np.ndarray, np.ndarray, tuple[int, int]], x: int, y: int) -> None:
+def _paste(
+    img: np.ndarray, sprite: tuple[np.ndarray, np.ndarray, tuple[int, int]], x: int, y: int
+) -> None:
     rgb, mask, (ar, ac) = sprite
     r0, c0 = y - ar, x - ac
     region = img[r0 : r0 + rgb.shape[0], c0 : c0 + rgb.shape[1]]
-    np.copyto(region, rgb[: region.shape[0], : region.shape[1]], where=mask[: region.shape[0], : region.shape[1], None])
+    np.copyto(
+        region,
+        rgb[: region.shape[0], : region.shape[1]],
+        where=mask[: region.shape[0], : region.shape[1], None],
+    )
 
 
 def _tree(img: np.ndarray, x: int, base: int, colour: tuple[int, int, int]) -> None:
@@ -103,7 +111,9 @@ def _tree(img: np.ndarray, x: int, base: int, colour: tuple[int, int, int]) -> N
     img[crown] = colour
 
 
-def _facade(img: np.ndarray, bottom: int, wall: tuple[int, int, int], lit: bool, rng: np.random.Generator) -> None:
+def _facade(
+    img: np.ndarray, bottom: int, wall: tuple[int, int, int], lit: bool, rng: np.random.Generator
+) -> None:
     _fill(img, 0, bottom, 0, WIDTH - 1, wall)
     for c in range(4, WIDTH - 6, 14):
         for r in range(3, bottom - 8, 9):

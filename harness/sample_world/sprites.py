@@ -21,15 +21,28 @@ Sprite = tuple[np.ndarray, np.ndarray, tuple[int, int]]
 HAIR: tuple[RGB, ...] = ((30, 24, 20), (70, 45, 25), (120, 90, 50), (160, 160, 160))
 SKIN: tuple[RGB, ...] = ((233, 190, 150), (200, 150, 105), (150, 100, 65), (105, 70, 45))
 SHIRT: tuple[RGB, ...] = (
-    (200, 60, 50), (50, 90, 170), (60, 140, 80), (210, 190, 70), (140, 70, 150),
-    (220, 220, 215), (40, 40, 45), (230, 130, 40), (90, 170, 190),
+    (200, 60, 50),
+    (50, 90, 170),
+    (60, 140, 80),
+    (210, 190, 70),
+    (140, 70, 150),
+    (220, 220, 215),
+    (40, 40, 45),
+    (230, 130, 40),
+    (90, 170, 190),
 )
 PANTS: tuple[RGB, ...] = ((40, 45, 70), (30, 30, 30), (90, 80, 60), (70, 70, 80), (120, 110, 90))
 #: Car body colours, kept within ~30 grey levels of the asphalt: ordinary traffic should move
 #: visibly without dominating the frame difference.
 CAR: tuple[RGB, ...] = (
-    (150, 45, 45), (50, 70, 125), (110, 110, 115), (65, 100, 65), (125, 95, 65),
-    (90, 90, 98), (140, 120, 95), (60, 85, 110),
+    (150, 45, 45),
+    (50, 70, 125),
+    (110, 110, 115),
+    (65, 100, 65),
+    (125, 95, 65),
+    (90, 90, 98),
+    (140, 120, 95),
+    (60, 85, 110),
 )
 
 #: Gait phase buckets per cycle (limb positions are quantised to these).
@@ -40,8 +53,14 @@ _HAIR, _SKIN, _SHIRT, _PANTS = 1, 2, 3, 4
 
 # Hand offsets (d_row, d_col) from the shoulder for flailing arms, one pair per phase bucket.
 _FLAIL_ARMS = (
-    ((-4, 3), (1, -4)), ((0, 5), (-3, -3)), ((-5, 1), (-1, -5)), ((2, 4), (-4, -2)),
-    ((-3, 5), (0, -5)), ((-5, -2), (2, 3)), ((1, 5), (-5, 0)), ((-2, -4), (-4, 4)),
+    ((-4, 3), (1, -4)),
+    ((0, 5), (-3, -3)),
+    ((-5, 1), (-1, -5)),
+    ((2, 4), (-4, -2)),
+    ((-3, 5), (0, -5)),
+    ((-5, -2), (2, 3)),
+    ((1, 5), (-5, 0)),
+    ((-2, -4), (-4, 4)),
 )
 
 
@@ -113,7 +132,9 @@ def _lying(bucket: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=4096)
-def person_sprite(pose: Pose, bucket: int, facing: int, palette: tuple[int, int, int, int]) -> Sprite:
+def person_sprite(
+    pose: Pose, bucket: int, facing: int, palette: tuple[int, int, int, int]
+) -> Sprite:
     """Sprite of a person. ``palette`` indexes (HAIR, SKIN, SHIRT, PANTS); ``facing`` is +1/-1."""
     hair, skin, shirt, pants = palette
     grid = _lying(bucket) if pose is Pose.LYING else _upright(pose, bucket)

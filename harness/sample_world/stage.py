@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.sample_world.actors import Actor, Effect
+from harness.sample_world.actors import Actor, Effect, Key
 from harness.sample_world.scene import WIDTH, Scene, Walkway
 from harness.sample_world.sprites import random_palette
 
@@ -83,23 +83,17 @@ class Stage:
         """x of the frame edge a mover heading in ``direction`` (+1 right) leaves through."""
         return WIDTH - 1 + off if direction > 0 else -off
 
-    def walk_in(
-        self, direction: int, x: float, y: float, t: float, speed: float
-    ) -> list[tuple[float, float, float]]:
+    def walk_in(self, direction: int, x: float, y: float, t: float, speed: float) -> list[Key]:
         """Keys entering from the upstream edge at ``speed`` px/s to reach ``(x, y)`` at ``t``."""
         x0 = self.edge(-direction)
         return [(t - abs(x - x0) / speed * self.fps, x0, y), (t, x, y)]
 
-    def walk_out(
-        self, direction: int, x: float, y: float, t: float, speed: float
-    ) -> list[tuple[float, float, float]]:
+    def walk_out(self, direction: int, x: float, y: float, t: float, speed: float) -> list[Key]:
         """Keys leaving from ``(x, y)`` at ``t`` towards ``direction`` at ``speed`` px/s."""
         x1 = self.edge(direction)
         return [(t, x, y), (t + abs(x1 - x) / speed * self.fps, x1, y)]
 
-    def flee(
-        self, x: float, y: float, t0: float, t1: float, direction: int = 0
-    ) -> list[tuple[float, float, float]]:
+    def flee(self, x: float, y: float, t0: float, t1: float, direction: int = 0) -> list[Key]:
         """Keys running from ``(x, y)`` at ``t0`` to be off-screen at ``t1`` (nearest edge if
         ``direction`` is 0)."""
         if direction == 0:

@@ -60,7 +60,9 @@ def cars(scene: Scene, num_frames: int, rng: np.random.Generator) -> list[Actor]
             dur = abs(x_out - x_in) / speed * fps
             if t + dur >= 0:
                 keys = [(t, x_in, float(lane.y)), (t + dur, x_out, float(lane.y))]
-                out.append(thing("car", num_frames, keys, int(rng.integers(len(CAR))), scene.lights))
+                out.append(
+                    thing("car", num_frames, keys, int(rng.integers(len(CAR))), scene.lights)
+                )
             t += max(MIN_CAR_GAP_S, rng.exponential(1.0 / scene.car_rate)) * fps
     return out
 

@@ -58,27 +58,16 @@ class VideoFiles:
         return paths[0] if paths else None
 
 
-def count_frames(path: Path) -> int:
-    """Number of frames of a video file.
+def frame_count(path: Path) -> tuple[int, str | None]:
+    """``(frames, None)`` for a readable video, ``(0, reason)`` for an unreadable one.
 
-    The container's frame count of the first video stream (PyAV
-    ``container.streams.video[0].frames``); when the container does not store it (0), the
-    frames are decoded and counted.
-
-    Raises:
-        TaskDataError: the file cannot be opened or has no video stream.
+    Frame counts come from :func:`harness.video.count_frames` (the container's count, or a
+    full decode when it stores none). An unreadable file does not stop the loading of the
+    dataset: the runner records it as an error and the metrics count it as missing.
     """
-    import av  # lazy: PyAV is only needed when frame counts come from the videos
+    from harness.video import VideoError, count_frames  # lazy: PyAV only when needed
 
     try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise TaskDataError(f"{path}: no video stream")
-            stream = container.streams.video[0]
-            if stream.frames > 0:
-                return int(stream.frames)
-            return sum(1 for _ in container.decode(stream))
-    except TaskDataError:
-        raise
-    except Exception as exc:  # PyAV raises several error types for unreadable files
-        raise TaskDataError(f"{path}: cannot read video ({exc})") from exc
+        return count_frames(path), None
+    except VideoError as exc:
+        return 0, exc.reason

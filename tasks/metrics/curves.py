@@ -13,9 +13,9 @@ or many at once:
 * ``average_precision``: the step sum ``sum((R_i - R_{i-1}) * P_i)``, as
   ``average_precision_score``.
 
-Counts may be weighted (video bootstrap, class subsets): weights are non-negative integers in
-practice, so sums stay exact in float64 and a weighted curve equals the curve of the data with
-each video repeated ``weight`` times. A threshold group whose weight is zero adds a duplicate
+Counts may be weighted (video bootstrap, class subsets). With integer weights the counts are
+summed in int64, exactly, and a weighted curve equals the curve of the data with each video
+repeated ``weight`` times. A threshold group whose weight is zero adds a duplicate
 point and no area; a leading group with no weight at all has precision 0/0, taken as 1 (the
 curve's start point) so that it adds no area either.
 """
@@ -23,8 +23,6 @@ curve's start point) so that it adds no area either.
 from __future__ import annotations
 
 import numpy as np
-
-CURVE_METRICS = ("roc_auc", "pr_auc", "average_precision")
 
 
 def check_inputs(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
