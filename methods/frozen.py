@@ -7,7 +7,9 @@ dataset's fps constant, 8 frames per window drawn VERA's way by ``arange``):
 1. **Window question.** For each window the VLM sees the window's frames and is asked whether
    anything abnormal happens. With log-probabilities (the ``hf`` engine gives them) the window
    score is P(yes) renormalised over the yes/no tokens at the first generated position; without
-   them it is 1 for a "yes" answer and 0 for "no". Windows whose answer cannot be read are
+   them it is 1 for a "yes" answer and 0 for "no". P(yes) uses the exact log-probabilities of
+   the yes/no spellings (``SamplingParams.target_tokens``), falling back to the top-k
+   alternatives for engines that only return those. Windows whose answer cannot be read are
    interpolated linearly over the centre frames (LAVAD's rule for unparsed scores).
 2. **Retrieval refinement** over window features of the same video (the VLM's own vision
    tower, mean-pooled, or pixel thumbnails with ``retrieval_features="pixels"``), see
@@ -46,6 +48,9 @@ USER_PROMPT = (
     "someone falling, or people or vehicles behaving dangerously? Reply with a single word: "
     "Yes or No."
 )
+
+# Spellings of the answer whose first-token log-probabilities give P(yes).
+ANSWER_TOKENS = ("Yes", "No", "yes", "no", " Yes", " No", " yes", " no", "YES", "NO")
 
 
 @dataclass
@@ -127,6 +132,7 @@ class FrozenBaseline(Method):
         sampling = SamplingParams(
             max_new_tokens=cfg.max_new_tokens, temperature=0.0,
             logprobs=cfg.top_logprobs if logprobs else None,
+            target_tokens=ANSWER_TOKENS if logprobs else (),
         )
         step = max(1.0, cfg.window_seconds * fps / cfg.frames_per_window)
         return [
@@ -155,7 +161,11 @@ class FrozenBaseline(Method):
             for j, resp in enumerate(engine.generate(requests[lo:lo + ctx.batch_size])):
                 comp = resp.completions[0]
                 answers.append(comp.text)
-                p = yes_probability(comp.top_logprobs[0]) if comp.top_logprobs else None
+                p = None
+                if comp.target_logprobs:  # exact P(yes) over the yes/no tokens
+                    p = yes_probability(comp.target_logprobs[0])
+                if p is None and comp.top_logprobs:  # engines without target tokens: top-k
+                    p = yes_probability(comp.top_logprobs[0])
                 if p is None:
                     yn = extract_yes_no(comp.text)
                     p = None if yn is None else float(yn)

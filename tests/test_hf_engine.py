@@ -5,6 +5,7 @@ seeded sampling, embeddings."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -317,3 +318,30 @@ def test_embed_frames(engine: HFEngine) -> None:
     np.testing.assert_allclose(emb[0], emb[2], atol=1e-5)
     assert float(emb[0] @ emb[1]) < 0.9999
     np.testing.assert_allclose(engine.embed_frames(clips[1:2])[0], emb[1], atol=1e-5)
+
+
+def test_target_token_logprobs_are_exact(qwen: HFEngine) -> None:
+    """Target tokens get their full-distribution log-probability at every position, also when
+    they are far outside the top-k (reference: the teacher-forced forward pass)."""
+    targets = ("yes", " no", "Yes", "not one token at all")
+    base = _video_request(4, 112, 3, max_new_tokens=3, logprobs=1)
+    req = Request(base.messages, replace(base.sampling, target_tokens=targets))
+    c = qwen.generate([req])[0].completions[0]
+    assert len(c.target_logprobs) == len(c.token_ids)
+    tok = qwen.loaded.tokenizer
+    ids = {t: tok.encode(t, add_special_tokens=False) for t in targets}
+    assert set(c.target_logprobs[0]) == {t for t, i in ids.items() if len(i) == 1}
+    enc = qwen.encoder.encode(req)
+    full = torch.tensor([enc.input_ids + c.token_ids])
+    types = torch.tensor([enc.mm_token_type_ids + [0] * len(c.token_ids)])
+    with torch.no_grad():
+        logits = qwen.loaded.model(
+            input_ids=full, attention_mask=torch.ones_like(full), mm_token_type_ids=types,
+            pixel_values_videos=torch.from_numpy(np.concatenate(enc.video_pixels)),
+            video_grid_thw=torch.tensor(enc.video_grids),
+        ).logits[0].float()
+    lp = torch.log_softmax(logits, dim=-1)
+    n = len(enc.input_ids)
+    for pos, step in enumerate(c.target_logprobs):
+        for text, value in step.items():
+            assert value == pytest.approx(float(lp[n - 1 + pos, ids[text][0]]), abs=1e-4)

@@ -13,6 +13,10 @@ Conventions
   the i-th generated token; ``Completion.top_logprobs[i]`` maps the decoded text of each of the
   ``sampling.logprobs`` most likely tokens at position i to its log-probability (the chosen token
   is always included). Both are empty when ``sampling.logprobs`` is ``None``.
+* ``SamplingParams.target_tokens`` asks for the exact log-probabilities of given token texts at
+  every generated position, whether or not they are among the top-k
+  (``Completion.target_logprobs[i]``: text -> logprob). Texts that do not encode to exactly one
+  token are left out of the dict. This is how a P(yes) is read without top-k truncation.
 * Greedy decoding is ``temperature == 0``.
 """
 
@@ -82,6 +86,7 @@ class SamplingParams:
     logprobs: int | None = None
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    target_tokens: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,7 @@ class Completion:
     token_ids: list[int] = field(default_factory=list)
     token_logprobs: list[float] = field(default_factory=list)
     top_logprobs: list[dict[str, float]] = field(default_factory=list)
+    target_logprobs: list[dict[str, float]] = field(default_factory=list)
     finish_reason: str = "stop"
 
 

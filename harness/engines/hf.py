@@ -118,7 +118,22 @@ class HFEngine(Engine):
             self._token_text[token_id] = str(self.loaded.tokenizer.decode([token_id]))
         return self._token_text[token_id]
 
-    def _completion(self, res: DecodeResult, top_k: int | None) -> Completion:
+    def _target_ids(self, texts: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """The texts of ``texts`` that encode to exactly one token, and those token ids."""
+        cache: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[int, ...]]]
+        cache = self.__dict__.setdefault("_target_cache", {})
+        if texts in cache:
+            return cache[texts]
+        keep: list[tuple[str, int]] = []
+        for text in texts:
+            ids = self.loaded.tokenizer.encode(text, add_special_tokens=False)
+            if len(ids) == 1:
+                keep.append((text, int(ids[0])))
+        cache[texts] = (tuple(t for t, _ in keep), tuple(i for _, i in keep))
+        return cache[texts]
+
+    def _completion(self, res: DecodeResult, top_k: int | None,
+                    targets: tuple[str, ...] = ()) -> Completion:
         text = self._decode(res.token_ids)
         if res.stop_index is not None:
             text = text[: res.stop_index]
@@ -138,6 +153,7 @@ class HFEngine(Engine):
             token_ids=list(res.token_ids),
             token_logprobs=list(res.token_logprobs) if top_k is not None else [],
             top_logprobs=tops,
+            target_logprobs=[dict(zip(targets, lps, strict=True)) for lps in res.targets],
             finish_reason=res.finish_reason,
         )
 
@@ -152,6 +168,7 @@ class HFEngine(Engine):
             if sp.n < 1:
                 raise EngineError(f"sampling.n must be >= 1, got {sp.n}")
             prompt = self.encoder.encode(req)
+            _, target_ids = self._target_ids(tuple(sp.target_tokens))
             base_seed = sp.seed if sp.seed is not None else self.seed + i
             n_rows = 1 if sp.temperature <= 0 else sp.n
             for j in range(n_rows):
@@ -164,13 +181,16 @@ class HFEngine(Engine):
                         seed=(base_seed * _SEED_MIX + j) % (2**63 - 1),
                         top_k=sp.logprobs or 0,
                         stop=tuple(sp.stop),
+                        target_ids=target_ids,
                     )
                 )
                 owners.append(i)
         results = self._run_rows(rows)
         per_request: list[list[Completion]] = [[] for _ in requests]
         for owner, res in zip(owners, results, strict=True):
-            per_request[owner].append(self._completion(res, requests[owner].sampling.logprobs))
+            sp = requests[owner].sampling
+            targets, _ = self._target_ids(tuple(sp.target_tokens))
+            per_request[owner].append(self._completion(res, sp.logprobs, targets))
         responses = []
         for req, comps in zip(requests, per_request, strict=True):
             if req.sampling.temperature <= 0 and req.sampling.n > 1:
@@ -249,5 +269,6 @@ def _copy(c: Completion) -> Completion:
         token_ids=list(c.token_ids),
         token_logprobs=list(c.token_logprobs),
         top_logprobs=[dict(d) for d in c.top_logprobs],
+        target_logprobs=[dict(d) for d in c.target_logprobs],
         finish_reason=c.finish_reason,
     )

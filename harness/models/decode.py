@@ -37,6 +37,7 @@ class DecodeRow:
     seed: int = 0
     top_k: int = 0
     stop: tuple[str, ...] = ()
+    target_ids: tuple[int, ...] = ()
 
 
 @dataclass
@@ -47,6 +48,7 @@ class DecodeResult:
     token_ids: list[int] = field(default_factory=list)
     token_logprobs: list[float] = field(default_factory=list)
     top: list[list[tuple[int, float]]] = field(default_factory=list)
+    targets: list[list[float]] = field(default_factory=list)
     finish_reason: str = "length"
     stop_index: int | None = None
 
@@ -197,6 +199,8 @@ def generate_batch(
             res.token_logprobs.append(token_lps[b])
             if row.top_k:
                 res.top.append(tops[b][: row.top_k])
+            if row.target_ids:
+                res.targets.append(logprobs[b, list(row.target_ids)].tolist())
             next_tokens.append(tok)
             if tok in eos_ids:
                 res.finish_reason, done[b] = "stop", True

@@ -199,7 +199,7 @@ def plan(dataset: str, seed: int = 0) -> list[VideoSpec]:
     counters: dict[tuple[str, str], int] = {}
     clock = {"test": 10.0, "train": 10.0}
     for index, (split, kind, count) in enumerate(items):
-        lo, hi = (8.5, 11.0) if count == 2 else (6.0, 9.0)
+        lo, hi = (8.0, 10.0) if count == 2 else (6.0, 8.0)
         num_frames = int(rng.uniform(lo, hi) * p.fps)
         events = place_events(kind, count, num_frames, p.fps, rng) if kind else ()
         n = counters[(split, kind or "")] = counters.get((split, kind or ""), 0) + 1

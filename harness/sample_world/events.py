@@ -13,8 +13,8 @@ from harness.sample_world.actors import WALK_SPEED, Key, Pose, person, thing
 from harness.sample_world.scene import WIDTH
 from harness.sample_world.stage import AnomalyEvent, Stage, Timing, script
 
-#: Offset (px) of a held object from a person's feet: (ahead, up).
-HAND = (3.0, 6.0)
+#: Height (px) of a held object above a person's feet.
+HAND_HEIGHT = 6.0
 
 
 def _fight_pair(st: Stage, start: int, end: int, x: float, y: float, flow: int) -> None:
@@ -188,7 +188,8 @@ def exchange(ev: AnomalyEvent, st: Stage) -> None:
     for side in (-1, 1):
         x = mx + 3 * side
         keys = st.walk_in(-side, x, yw, ev.start - st.s(0.6), WALK_SPEED * 1.2)
-        keys += [(ev.start, x, y)] + st.flee(x, yw, t_go + st.s(0.2), ev.end, side)
+        keys += [(ev.start, x, y), (t_go, x, y)]
+        keys += st.flee(x, yw, t_go + st.s(0.2), ev.end, side)
         p = st.add(person(st.num_frames, keys, st.palette()))
         p.set_facing(ev.start, t_go, -side)
         p.set_pose(ev.start, t_go, Pose.FLAIL).scramble_phase(ev.start, t_go, rng)
@@ -199,5 +200,5 @@ def exchange(ev: AnomalyEvent, st: Stage) -> None:
         p.set_pose(t_go + 1, ev.end, Pose.RUN)
     tt = np.arange(ev.start, t_go + 1)
     xs = mx + 4.0 * np.sin(2 * np.pi * (tt - ev.start) / st.s(0.5))
-    keys = [(float(t), float(a), y - HAND[1]) for t, a in zip(tt, xs, strict=True)]
+    keys = [(float(t), float(a), y - HAND_HEIGHT) for t, a in zip(tt, xs, strict=True)]
     st.add(thing("package", st.num_frames, keys))

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -107,35 +107,36 @@ def generate_dataset(
     pkg_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
     env["VAD_EVAL_SAMPLE_WORKERS"] = "1"
-    procs: list[subprocess.Popen[bytes]] = []
-    logs = []  # worker stderr goes to files: a full pipe could block a worker
     names = [",".join(map(str, group)) for group in groups]
-    try:
-        for name in names[1:]:
-            logs.append(tempfile.TemporaryFile())
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-c", _WORKER_CODE, dataset, str(seed), str(out), name],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=logs[-1],
+    with ExitStack() as stack:
+        # worker stderr goes to files (a full pipe could block a worker); shown on failure
+        logs = [stack.enter_context(tempfile.TemporaryFile()) for _ in names[1:]]
+        procs: list[subprocess.Popen[bytes]] = []
+        try:
+            for name, log in zip(names[1:], logs, strict=True):
+                args = [dataset, str(seed), str(out), name]
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-c", _WORKER_CODE, *args],
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=log,
+                    )
                 )
-            )
-        for i in groups[0]:
-            write_one(specs[i], seed, out)
-    except BaseException:
-        for p in procs:
-            p.kill()
-        raise
-    finally:
-        for p in procs:
-            p.wait()
-    for p, name, log in zip(procs, names[1:], logs, strict=True):
-        log.seek(0)
-        err = log.read().decode(errors="replace")
-        log.close()
-        if p.returncode != 0:
-            raise RuntimeError(f"sample-world worker for videos {name} failed:\n{err}")
+            for i in groups[0]:
+                write_one(specs[i], seed, out)
+        except BaseException:
+            for p in procs:
+                p.kill()
+            raise
+        finally:
+            for p in procs:
+                p.wait()
+        for p, name, log in zip(procs, names[1:], logs, strict=True):
+            if p.returncode != 0:
+                log.seek(0)
+                err = log.read().decode(errors="replace")
+                raise RuntimeError(f"sample-world worker for videos {name} failed:\n{err}")
     write_layout(out, dataset, specs)
     write_meta(out, dataset, seed, video_codec(), specs)
     return specs
