@@ -25,7 +25,6 @@ in ``result["import"]["unused_keys"]``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from tasks.base import Task, TaskDataError, VideoSample
+from tasks.formats.text import read_json
 from tasks.formats.video import video_id
 
 FORMATS = ("segments-json", "frames-json", "frames-npy")
@@ -50,12 +50,7 @@ def _by_id(obj: Mapping[str, Any], path: Path) -> dict[str, Any]:
 
 
 def _load_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TaskDataError(f"{path}: score file not found") from None
-    except json.JSONDecodeError as exc:
-        raise TaskDataError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON ({exc.msg})") from exc
+    data = read_json(path, "score file")
     if isinstance(data, dict) and isinstance(data.get("vid_score"), dict):
         data = data["vid_score"]
     if not isinstance(data, dict):

@@ -40,12 +40,12 @@ Errors are :class:`~tasks.base.TaskDataError` naming the file and the JSON path 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tasks.base import NORMAL, TaskDataError
+from tasks.formats.text import read_json
 
 FORMAT_ID = "vad-eval/complexvad-v1"
 TEST_FILE = "complexvad_test.json"
@@ -107,12 +107,7 @@ def read_complexvad(path: Path) -> ComplexVadSplit:
         TaskDataError: unreadable file, JSON syntax error, or any field violating the format.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TaskDataError(f"{path}: annotation file not found") from None
-    except json.JSONDecodeError as exc:
-        raise TaskDataError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON ({exc.msg})") from exc
+    data = read_json(path, "annotation file")
     r = _Reader(path)
     if not isinstance(data, dict):
         raise r.error("", "the top level must be a JSON object")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tasks.base import TaskDataError
 
@@ -60,3 +62,13 @@ def read_lines(path: Path) -> Iterator[Line]:
         fields = tuple(raw.split())
         if fields:
             yield Line(Path(path), lineno, fields)
+
+
+def read_json(path: Path, what: str) -> Any:
+    """Parse a JSON file; errors name the file (``what`` it is) or the line and column."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TaskDataError(f"{path}: {what} not found") from None
+    except json.JSONDecodeError as exc:
+        raise TaskDataError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON ({exc.msg})") from exc
