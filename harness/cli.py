@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--format", required=True, dest="fmt",
                    choices=["segments-json", "frames-json", "frames-npy"])
     s.add_argument("--field", type=int, default=None,
-                   help="index into each segment's/frame's list of values")
+                   help="segments-json: index into each segment's list of values")
     s.add_argument("--transform", default=None, choices=["sigmoid"])
     s.add_argument("--round", type=int, default=None, dest="round_digits",
                    help="round scores to D decimals after the transform")
@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in SUBCOMMANDS + ("-h", "--help"):
         argv = ["run", *argv]
     args = _parser().parse_args(argv)
+    from harness.engines.base import EngineError
     from harness.runner import RunError
     from harness.store import RunStoreError
     from tasks.base import TaskDataError
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_score(args)
         return cmd_run(args)
     except (UnknownNameError, ConfigError, TaskDataError, RunStoreError, RunError,
-            ScoreFormatError, FileNotFoundError) as exc:
+            ScoreFormatError, EngineError, FileNotFoundError) as exc:
         print(f"vad-eval: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -102,6 +102,24 @@ def parse_kv(items: list[str] | None, flag: str) -> dict[str, Any]:
     return out
 
 
+_TYPES: dict[str, tuple[type, ...]] = {
+    "method": (str,), "task": (str,), "model": (str, type(None)), "data_root": (str, type(None)),
+    "split": (str, type(None)), "engine": (str,), "batch_size": (int,), "out": (str,),
+    "run_name": (str, type(None)), "limit": (int, type(None)), "resume": (bool,),
+    "seed": (int,), "strict": (bool,), "device": (str,), "dtype": (str,),
+    "max_pixels": (int, type(None)), "task_args": (dict,), "method_args": (dict,),
+    "engine_args": (dict,),
+}
+
+
+def _check_type(key: str, value: Any) -> None:
+    want = _TYPES[key]
+    bad_bool = isinstance(value, bool) and bool not in want  # bool is an int subclass
+    if bad_bool or not isinstance(value, want):
+        names = " or ".join("null" if t is type(None) else t.__name__ for t in want)
+        raise ConfigError(f"config field {key!r} must be {names}, got {value!r}")
+
+
 def build_config(file_values: dict[str, Any], cli_values: dict[str, Any]) -> RunConfig:
     """Merge: defaults < file < command line (``None`` on the command line means 'not given')."""
     merged: dict[str, Any] = {}
@@ -113,6 +131,8 @@ def build_config(file_values: dict[str, Any], cli_values: dict[str, Any]) -> Run
             merged[key] = {**merged.get(key, {}), **value}
         else:
             merged[key] = value
+    for key, value in merged.items():
+        _check_type(key, value)
     cfg = RunConfig(**merged)
     if not cfg.method:
         raise ConfigError("no method given (--method or 'method:' in the config file)")

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
+import sys
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
@@ -89,7 +91,7 @@ class Registry(Generic[T]):
         if ":" in name:
             mod_name, _, attr = name.partition(":")
             try:
-                mod = importlib.import_module(mod_name)
+                mod = _import_from_cwd(mod_name)
             except ImportError as exc:
                 raise UnknownNameError(
                     f"{self.kind} {name!r}: cannot import module {mod_name!r} ({exc})"
@@ -108,6 +110,20 @@ class Registry(Generic[T]):
             f"Third-party {self.kind}s register through the entry-point group {self.group!r} "
             f"or are named directly as 'package.module:ClassName'."
         )
+
+
+def _import_from_cwd(mod_name: str) -> object:
+    """Import ``mod_name``; if that fails, retry with the current directory on ``sys.path``
+    (the console script does not put it there, but ``--method my_vad:MyMethod`` should find
+    ``./my_vad.py``)."""
+    try:
+        return importlib.import_module(mod_name)
+    except ModuleNotFoundError:
+        cwd = os.getcwd()
+        if cwd in sys.path:
+            raise
+        sys.path.append(cwd)
+        return importlib.import_module(mod_name)
 
 
 TASKS: Registry[object] = Registry("task", ("tasks.catalog",))

@@ -39,8 +39,8 @@ def format_result(result: Mapping[str, Any]) -> str:
         lines.append("  ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     steps = result.get("steps") or {}
     if steps:
-        lines.append("per inference step:")
-        for step, vals in steps.items():
+        lines.append("per inference step (the table above is the final step):")
+        for step, vals in [*steps.items(), ("final", metrics)]:
             lines.append("  " + f"{step:<8}" + "  ".join(
                 f"{k}={_fmt(vals[k])}" for k in HEADLINE[:3] if k in vals))
     errors = result.get("errors") or {}

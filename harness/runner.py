@@ -94,8 +94,8 @@ def build_task(cfg: RunConfig) -> Task:
     cls = TASKS.get(cfg.task)
     try:
         return cls(**cfg.task_args)  # type: ignore[operator,no-any-return]
-    except TypeError as exc:
-        raise RunError(f"task {cfg.task!r}: bad task_args {cfg.task_args}: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise RunError(f"task {cfg.task!r}: bad task setting in {cfg.task_args}: {exc}") from exc
 
 
 def build_engine(cfg: RunConfig) -> Engine:
@@ -103,14 +103,20 @@ def build_engine(cfg: RunConfig) -> Engine:
     args = {"model": cfg.model, "device": cfg.device, "dtype": cfg.dtype,
             "batch_size": cfg.batch_size, "seed": cfg.seed, "max_pixels": cfg.max_pixels,
             **cfg.engine_args}
-    return cls(**args)  # type: ignore[operator,no-any-return]
+    try:
+        return cls(**args)  # type: ignore[operator,no-any-return]
+    except (TypeError, ValueError) as exc:
+        raise RunError(f"engine {cfg.engine!r}: bad engine setting: {exc}") from exc
 
 
 def build_method(cfg: RunConfig, engine: Engine | None) -> Method:
     cls = METHODS.get(cfg.method)
     if not (isinstance(cls, type) and issubclass(cls, Method)):
         raise RunError(f"method {cfg.method!r} resolves to {cls!r}, not a Method subclass")
-    return cls(engine, **cfg.method_args)
+    try:
+        return cls(engine, **cfg.method_args)
+    except (TypeError, ValueError) as exc:
+        raise RunError(f"method {cfg.method!r}: bad method setting: {exc}") from exc
 
 
 def _run_dir(cfg: RunConfig) -> Path:
@@ -158,7 +164,12 @@ def run(cfg: RunConfig, progress: bool = True, log: Any = None) -> RunResult:
         if resolved is not None and getattr(resolved, "is_tiny", False):
             notices.append(PLUMBING_NOTICE.format(model=resolved.id))
     method = build_method(cfg, engine)
+    window = None
+    if hasattr(task, "window_spec"):  # the grid the method will really use is the protocol's
+        window = method.window_spec(task.window_spec)
+        task.window_spec = window
 
+    engine_info = engine.describe() if engine is not None else None
     run_dir = _run_dir(cfg)
     store = RunStore(run_dir)
     config = {
@@ -166,7 +177,11 @@ def run(cfg: RunConfig, progress: bool = True, log: Any = None) -> RunResult:
         "task": cfg.task, "method": cfg.method, "model": cfg.model, "engine": cfg.engine,
         "split": split, "seed": cfg.seed,
         "method_settings": method.describe(),
-        "engine_info": engine.describe() if engine is not None else None,
+        "engine_info": engine_info,
+        # what must not change on --resume (batch size may: results do not depend on it)
+        "engine_identity": {k: engine_info.get(k) for k in ("engine", "model", "family",
+                                                             "dtype", "device")}
+        if engine_info else None,
         "protocol": task.protocol(),
         "dataset": {"fingerprint": dataset_fingerprint(samples), "n_samples": len(samples),
                     "data_root": str(data_root) if data_root else None},
@@ -176,7 +191,7 @@ def run(cfg: RunConfig, progress: bool = True, log: Any = None) -> RunResult:
     }
     store.open(config, resume=cfg.resume,
                compare=("task", "method", "model", "split", "seed", "method_settings",
-                        "protocol", "dataset"))
+                        "engine_identity", "protocol", "dataset"))
     index.register_run(cfg.out, run_dir, config | {"model": _model_id(engine, cfg)})
 
     for note in notices:
@@ -184,6 +199,8 @@ def run(cfg: RunConfig, progress: bool = True, log: Any = None) -> RunResult:
     done = store.finished()
     todo = [s for s in samples if s.video_id not in done]
     ctx = RunContext(seed=cfg.seed, batch_size=cfg.batch_size, max_pixels=cfg.max_pixels)
+    if window is not None:
+        ctx.window = window
     np.random.seed(cfg.seed)
     n_err = 0
     per_video: list[float] = []

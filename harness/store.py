@@ -136,6 +136,7 @@ class RunStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(cfg_path, dict(config))
         (self.dir / PREDICTIONS).touch()
+        (self.dir / ERRORS).touch()
 
     @property
     def exists(self) -> bool:

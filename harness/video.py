@@ -209,15 +209,17 @@ def _seek(
     start_pts = stream.start_time or 0
     out: list[np.ndarray] = []
     decoded = 0
+    clamped = 0
     size: tuple[int, int] | None = None
     convert = _Converter()
     for idx in wanted.tolist():
         target_pts = start_pts + int(round(idx / fps / tb))
         try:
             container.seek(target_pts, stream=stream, backward=True, any_frame=False)
-            hit = None
+            hit = last = None
             for frame in container.decode(stream):
                 decoded += 1
+                last = frame
                 if frame.pts is None:
                     raise VideoError(path, "cannot seek: frames carry no timestamps")
                 if frame.pts >= target_pts - 0.5 / fps / tb:
@@ -225,12 +227,15 @@ def _seek(
                     break
         except (av.FFmpegError, OSError, ValueError) as exc:
             raise VideoError(path, f"decode failed near frame {idx}: {exc}") from exc
-        if hit is None:
-            raise VideoError(path, f"frame {idx} is past the end of the file")
+        if hit is None:  # past the end: the last frame, counted, as in a sequential decode
+            if last is None:
+                raise VideoError(path, f"frame {idx} is past the end of the file")
+            hit = last
+            clamped += 1
         if size is None:
             size = target_size(hit.width, hit.height, max_pixels)
         out.append(convert(hit, size))
-    return Frames(np.asarray(wanted, np.int64), np.stack(out), decoded)
+    return Frames(np.asarray(wanted, np.int64), np.stack(out), decoded, clamped=clamped)
 
 
 def read_frames(

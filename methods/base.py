@@ -22,6 +22,7 @@ import numpy as np
 from harness.engines.base import Engine, EngineCapabilities
 from harness.video import Frames, read_frames
 from tasks.base import VideoSample
+from tasks.windows import WindowSpec
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class RunContext:
     seed: int = 0
     batch_size: int = 8
     max_pixels: int | None = None
+    window: WindowSpec = dataclasses.field(default_factory=WindowSpec)
 
     def read(self, sample: VideoSample, indices: np.ndarray, max_pixels: int | None = None,
              ) -> Frames:
@@ -96,6 +98,12 @@ class Method(abc.ABC):
     @abc.abstractmethod
     def predict(self, sample: VideoSample, ctx: RunContext) -> dict[str, Any]:
         """The prediction record of one sample (see module docstring)."""
+
+    def window_spec(self, task_spec: WindowSpec) -> WindowSpec:
+        """The window grid this method uses, given the task's (stride and window length come
+        from the task; a method may choose how many frames it samples per window). The runner
+        records the result as the run's protocol."""
+        return task_spec
 
     def describe(self) -> dict[str, Any]:
         """Name and resolved settings, recorded in the run's config."""

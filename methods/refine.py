@@ -9,7 +9,7 @@ VERA reference code (``../shared/specs/PROTOCOLS.md`` §2):
   all windows, as VERA's ``[:, -0:]`` slice does); refined score = ``softmax(temperature *
   sim) . scores`` over the kept windows.
 * Step 3a, smoothing: ``np.convolve(scores, kernel, "same")`` with a normalised Gaussian of
-  size 15 and sigma 10 whose support is ``linspace(-(size // 2) - 1, size // 2, size)`` (VERA's
+  size 15 and sigma 10 whose support is ``linspace((-size) // 2, size // 2, size)`` (VERA's
   operator precedence gives ``[-8, 7]``, slightly asymmetric; ``vera_support=False`` uses the
   symmetric ``[-7, 7]``). Edges are zero-padded.
 * Step 3d, position weighting of frame scores: ``exp(-0.5 * ((t - c) / c) ** 2)`` with
@@ -22,9 +22,15 @@ import numpy as np
 
 
 def retrieval_refine(
-    scores: np.ndarray, features: np.ndarray, top_frac: float = 0.15, temperature: float = 10.0
+    scores: np.ndarray, features: np.ndarray, top_frac: float = 0.15, temperature: float = 10.0,
+    all_below: int = 0,
 ) -> np.ndarray:
-    """Step 2: ``(W,)`` scores, ``(W, D)`` normalised features -> ``(W,)`` refined scores."""
+    """Step 2: ``(W,)`` scores, ``(W, D)`` normalised features -> ``(W,)`` refined scores.
+
+    ``all_below``: videos with at most this many windows keep all of them (VERA's XD-Violence
+    scripts: 10 for AUC, 4 for AP; its UCF-Crime script: 0). Among equally similar windows the
+    stable sort keeps the later ones; VERA's default sort may pick others (ties only).
+    """
     scores = np.asarray(scores, dtype=np.float64)
     feats = np.asarray(features, dtype=np.float64)
     n = len(scores)
@@ -32,7 +38,7 @@ def retrieval_refine(
         raise ValueError(f"{n} scores but {feats.shape[0]} feature rows")
     sim = feats @ feats.T
     top_n = int(top_frac * n)
-    if top_n <= 0:
+    if top_n <= 0 or n <= all_below:
         top_n = n
     # indices of the top_n most similar windows per row (order within the set is irrelevant)
     idx = np.argsort(sim, axis=1, kind="stable")[:, n - top_n:]
@@ -45,7 +51,7 @@ def retrieval_refine(
 
 def gaussian_kernel(size: int = 15, sigma: float = 10.0, vera_support: bool = True) -> np.ndarray:
     """Normalised Gaussian kernel ``(size,)``; see module docstring for the support."""
-    lo = -(size // 2) - 1 if vera_support else -(size // 2)
+    lo = (-size) // 2 if vera_support else -(size // 2)
     x = np.linspace(lo, size // 2, size)
     k = np.exp(-(x**2) / (2 * sigma**2))
     return np.asarray(k / k.sum(), dtype=np.float64)

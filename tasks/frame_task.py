@@ -14,8 +14,8 @@ Settings (keyword arguments of the constructor, all optional and JSON-able):
 * ``window``: :class:`~tasks.windows.WindowSpec` fields (stride, window_seconds,
   frames_per_window, sampler), recorded in the protocol.
 * ``bootstrap`` (default 1000; 0 disables) and ``seed``: video-resampling 95% intervals.
-* ``per_class_with_normal``: per-class AUC over the class's videos plus all normal videos
-  instead of the class's videos only (VADTree's convention, the default).
+* ``per_class_with_normal``: per-class AUC over the class's videos plus all normal videos,
+  instead of over the class's videos only (VADTree's convention and the default).
 * ``annotation``, ``index``, ``test_list``: file overrides, relative to the data root or
   absolute; otherwise the known file names are searched for recursively under the data root.
 * ``category_from`` / ``normal_classes``: for UCF-format datasets, see :mod:`tasks.ucf_tasks`.

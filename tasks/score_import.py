@@ -151,6 +151,9 @@ def score_external(
     """
     if fmt not in FORMATS:
         raise TaskDataError(f"unknown score format {fmt!r}; known: {', '.join(FORMATS)}")
+    if field is not None and fmt != "segments-json":
+        raise TaskDataError(f"--field picks a value inside each segment's list and applies to "
+                            f"segments-json only, not {fmt!r}")
     if transform not in TRANSFORMS:
         raise TaskDataError(f"unknown transform {transform!r}; known: sigmoid")
     p = Path(path)

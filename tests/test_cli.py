@@ -54,3 +54,16 @@ def test_bad_input_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture)
     cfg.write_text("method: frozen\ntask: ucf_crime\nbatchsize: 3\n")
     assert main(["--config", str(cfg)]) == 2
     assert "unknown key 'batchsize'" in capsys.readouterr().err
+
+
+def test_bad_values_are_named(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("method: frozen\ntask: ucf_crime\nbatch_size: '8'\n")
+    assert main(["--config", str(cfg)]) == 2
+    assert "'batch_size' must be int" in capsys.readouterr().err
+    assert main(["--method", "constant", "--task", "ucf_crime", "--out", str(tmp_path),
+                 "--task-arg", "label_convention=sideways"]) == 2
+    assert "label_convention" in capsys.readouterr().err
+    assert main(["--method", "constant", "--task", "ucf_crime", "--out", str(tmp_path),
+                 "--method-arg", "nope=1"]) == 2
+    assert "unknown setting(s) ['nope']" in capsys.readouterr().err

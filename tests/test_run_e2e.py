@@ -63,6 +63,11 @@ def test_frozen_on_tiny_model_reports_every_step(tmp_path: Path, capsys: pytest.
     assert 0.0 <= m["metrics"]["roc_auc"] <= 1.0
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())
     assert cfg["protocol"]["label_convention"] == "inclusive"
+    # the recorded window grid is the one the method used (VERA: 8 frames by arange)
+    assert cfg["protocol"]["window"]["frames_per_window"] == 8
+    assert cfg["protocol"]["window"]["sampler"] == "arange"
+    assert m["protocol"]["window"] == cfg["protocol"]["window"]
+    assert (tmp_path / "r" / "errors.jsonl").read_text() == ""
     assert cfg["dataset"]["fingerprint"] and cfg["versions"]["torch"]
     rec = _records(tmp_path / "r")[0]
     assert len(rec["windows"]["step1"]) == -(-rec["num_frames"] // 16)

@@ -53,8 +53,9 @@ def test_max_pixels(video: Path) -> None:
     assert w * h <= 448 * 448 and w % 2 == 0 and h % 2 == 0
 
 
-def test_past_end_is_clamped_and_counted(video: Path) -> None:
-    fr = read_frames(video, [38, 45, 46])
+@pytest.mark.parametrize("strategy", ["sequential", "seek"])
+def test_past_end_is_clamped_and_counted(video: Path, strategy: str) -> None:
+    fr = read_frames(video, [38, 45, 46], strategy=strategy)  # type: ignore[arg-type]
     assert fr.clamped == 2
     assert frame_ids(fr.take([45]), N) == [39]
 

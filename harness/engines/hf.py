@@ -50,7 +50,10 @@ _SEED_MIX = 1_000_003
 
 
 class HFEngine(Engine):
-    """In-process transformers engine (see module docstring)."""
+    """Transformers in-process: batched, CPU or CUDA, fp32 or bf16, token log-probabilities.
+
+    See the module docstring for the conventions.
+    """
 
     name = "hf"
     capabilities = EngineCapabilities(
