@@ -20,7 +20,14 @@ def test_kernel_support_is_veras_asymmetric_one() -> None:
 def test_smooth_equals_numpy_same_for_long_inputs() -> None:
     s = np.random.default_rng(0).random(50)
     assert np.allclose(smooth(s), np.convolve(s, gaussian_kernel(), mode="same"))
-    assert smooth(np.ones(4)).shape == (4,)
+
+
+def test_smooth_short_input_is_zero_padded_and_aligned() -> None:
+    # 4 windows, kernel 15: out[i] = sum_j s[j] * k[i - j + 7] (zero padding), by hand
+    s = np.array([1.0, 2.0, 3.0, 4.0])
+    k = gaussian_kernel()
+    expected = [sum(s[j] * k[i - j + 7] for j in range(4)) for i in range(4)]
+    np.testing.assert_allclose(smooth(s), expected, rtol=1e-12)
 
 
 def test_position_weights_ends() -> None:
