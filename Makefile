@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 .PHONY: install demo test lint pytest bench clean
 
 $(STAMP): pyproject.toml
+	@command -v java >/dev/null 2>&1 || { echo "warning: no 'java' on PATH: pycocoevalcap's PTB tokenizer and METEOR (HIVAU captions) need a Java runtime; install one with 'apt-get install -y default-jre-headless'" >&2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import decode, metrics, overhead
+from bench import captions, decode, metrics, overhead
 
-for mod in (decode, metrics, overhead):
+for mod in (decode, metrics, overhead, captions):
     mod.main()

@@ -6,6 +6,9 @@ Commands::
     vad-eval list                                 tasks, methods and engines, one line each
     vad-eval describe --task T --data-root DIR --json
     vad-eval score --task T --data-root DIR --scores FILE --format FMT [--json]
+    vad-eval score --task T --data-root DIR --predictions DIR_OR_FILE --format FMT [--json]
+
+``--level clip|event|video`` is short for ``--task-arg level=...`` (the ``hivau`` task).
 
 Exit codes: 0 success, 2 bad usage or input (the message names the file or field), 1 other
 failures.
@@ -32,6 +35,18 @@ def _add_task_args(p: argparse.ArgumentParser) -> None:
                    "--data-root, test with it)")
     p.add_argument("--task-arg", action="append", metavar="KEY=VALUE",
                    help="task setting, e.g. label_convention=exclusive (repeatable)")
+    p.add_argument("--level", default=None, choices=["clip", "event", "video", "all"],
+                   help="hivau: question level (default: all three)")
+
+
+def _task_args(args: argparse.Namespace) -> dict[str, Any]:
+    """``--task-arg`` values plus ``--level``."""
+    out = parse_kv(args.task_arg, "--task-arg")
+    if getattr(args, "level", None):
+        if "level" in out and out["level"] != args.level:
+            raise ConfigError(f"--level {args.level} contradicts --task-arg level={out['level']}")
+        out["level"] = args.level
+    return out
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--dtype", default=None, help="auto | float32 | bfloat16")
     r.add_argument("--max-pixels", type=int, default=None, help="pixel budget per frame")
     r.add_argument("--task-arg", action="append", metavar="KEY=VALUE")
+    r.add_argument("--level", default=None, choices=["clip", "event", "video", "all"],
+                   help="hivau: question level (default: all three)")
     r.add_argument("--method-arg", action="append", metavar="KEY=VALUE")
     r.add_argument("--engine-arg", action="append", metavar="KEY=VALUE")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -75,9 +92,13 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("score", help="evaluate score files produced by another codebase")
     _add_task_args(s)
-    s.add_argument("--scores", required=True, help="score file")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--scores", help="score file (frame tasks)")
+    src.add_argument("--predictions", dest="scores",
+                     help="answers file or folder (language-side tasks)")
     s.add_argument("--format", required=True, dest="fmt",
-                   choices=["segments-json", "frames-json", "frames-npy"])
+                   choices=["segments-json", "frames-json", "frames-npy", "vru-responses",
+                            "vad-r1-results", "responses-jsonl"])
     s.add_argument("--field", type=int, default=None,
                    help="segments-json: index into each segment's list of values")
     s.add_argument("--transform", default=None, choices=["sigmoid"])
@@ -108,7 +129,7 @@ def _load_task(args: argparse.Namespace) -> tuple[Any, list[Any], str]:
     from harness.runner import RunConfig, build_task
 
     cfg = RunConfig(method="-", task=args.task, data_root=args.data_root, split=args.split,
-                    task_args=parse_kv(args.task_arg, "--task-arg"))
+                    task_args=_task_args(args))
     task = build_task(cfg)
     split = cfg.resolved_split()
     samples = task.load(Path(args.data_root) if args.data_root else None, split)
@@ -153,7 +174,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size, "out": args.out, "run_name": args.run_name,
         "limit": args.limit, "resume": args.resume, "seed": args.seed, "strict": args.strict,
         "device": args.device, "dtype": args.dtype, "max_pixels": args.max_pixels,
-        "task_args": parse_kv(args.task_arg, "--task-arg") or None,
+        "task_args": _task_args(args) or None,
         "method_args": parse_kv(args.method_arg, "--method-arg") or None,
         "engine_args": parse_kv(args.engine_arg, "--engine-arg") or None,
     }

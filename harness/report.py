@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 HEADLINE = ("roc_auc", "pr_auc", "average_precision", "roc_auc_anomalous_videos",
-            "video_roc_auc")
+            "video_roc_auc", "acc_avg", "accuracy", "f1", "miou")
 
 
 def _fmt(v: Any) -> str:
@@ -35,8 +35,13 @@ def format_result(result: Mapping[str, Any]) -> str:
         ci_s = f"[{_fmt(interval[0])}, {_fmt(interval[1])}]" if interval else ""
         lines.append(f"{k:<28}{_fmt(metrics[k]):>10}   {ci_s}")
     counts = {k: v for k, v in metrics.items() if isinstance(v, int) and not isinstance(v, bool)}
+    counts |= {k: v for k, v in (result.get("counts") or {}).items() if isinstance(v, int)}
+    if "unparsed" in result:
+        counts["unparsed"] = result["unparsed"]
     if counts:
         lines.append("  ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    for k, reason in sorted((result.get("unavailable_metrics") or {}).items()):
+        lines.append(f"{k:<28}{'unavailable':>10}   {reason}")
     steps = result.get("steps") or {}
     if steps:
         lines.append("per inference step (the table above is the final step):")

@@ -82,11 +82,17 @@ def git_state() -> dict[str, Any]:
 
 
 def dataset_fingerprint(samples: Sequence[VideoSample]) -> str:
-    """sha256 over what the protocol scores: ids, frame counts, classes, intervals."""
+    """sha256 over what the protocol scores: ids, frame counts, classes, intervals, and for
+    language-side tasks the spans, questions and references."""
     h = hashlib.sha256()
     for s in samples:
         h.update(json.dumps([s.video_id, s.num_frames, s.category,
                              [list(iv) for iv in s.intervals], s.end_inclusive]).encode())
+        if s.queries or s.span is not None:
+            h.update(json.dumps([list(s.span) if s.span else None,
+                                 [[q.qid, q.prompt, q.category, [list(o) for o in q.options]]
+                                  for q in s.queries],
+                                 s.references], sort_keys=True, default=str).encode())
     return h.hexdigest()
 
 
@@ -201,6 +207,7 @@ def run(cfg: RunConfig, progress: bool = True, log: Any = None) -> RunResult:
     ctx = RunContext(seed=cfg.seed, batch_size=cfg.batch_size, max_pixels=cfg.max_pixels)
     if window is not None:
         ctx.window = window
+    ctx.frame_plan = getattr(task, "frame_plan", None)
     np.random.seed(cfg.seed)
     n_err = 0
     per_video: list[float] = []

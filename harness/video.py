@@ -14,6 +14,9 @@ indices they need (``WindowGrid.all_indices()``) and slice the result. Decoding 
 largest requested index. For sparse requests on long videos (say 16 frames of an hour of
 footage) ``read_frames(..., strategy="seek")`` seeks to the key frame before each index instead.
 
+A *folder of frame images* (VANE-Bench stores clips this way) is read like a video: its
+``.jpg``/``.jpeg``/``.png`` files in name order are frames ``0 .. N-1``.
+
 Failures (missing, empty, corrupted or unreadable files) raise :class:`VideoError`, which names
 the file and the reason; the runner turns it into an error record and goes on.
 """
@@ -118,8 +121,47 @@ def probe(path: Path | str) -> VideoInfo:
         container.close()
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """The image files of a frame folder in name order (frame ``i`` = ``i``-th file)."""
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _read_folder(folder: Path, wanted: np.ndarray, max_pixels: int | None) -> Frames:
+    from PIL import Image, UnidentifiedImageError
+
+    files = frame_files(folder)
+    if not files:
+        raise VideoError(folder, "frame folder holds no .jpg/.jpeg/.png images")
+    out = []
+    clamped = 0
+    for idx in wanted.tolist():
+        if idx >= len(files):
+            clamped += 1
+        f = files[min(idx, len(files) - 1)]
+        try:
+            with Image.open(f) as im:
+                rgb = im.convert("RGB")
+                w, h = target_size(rgb.width, rgb.height, max_pixels)
+                if (w, h) != (rgb.width, rgb.height):
+                    rgb = rgb.resize((w, h), Image.Resampling.BILINEAR)
+                out.append(np.asarray(rgb, dtype=np.uint8))
+        except (OSError, UnidentifiedImageError) as exc:
+            raise VideoError(f, f"cannot read frame image: {exc}") from exc
+    if len({a.shape for a in out}) > 1:
+        raise VideoError(folder, "frame images differ in size")
+    frames = np.stack(out) if out else np.zeros((0, 0, 0, 3), np.uint8)
+    return Frames(wanted, frames, decoded=len(out), num_decodable=len(files), clamped=clamped)
+
+
 def count_frames(path: Path | str) -> int:
-    """Number of decodable frames: the stream header's count, or a full decode without it."""
+    """Number of decodable frames: the stream header's count, or a full decode without it
+    (for a frame folder: its number of images)."""
+    if Path(path).is_dir():
+        return len(frame_files(Path(path)))
     info = probe(path)
     if info.num_frames > 0:
         return info.num_frames
@@ -248,7 +290,7 @@ def read_frames(
     """Decode the frames at ``indices`` (any order, repeats allowed) in one pass.
 
     Args:
-        path: video file.
+        path: video file, or a folder of frame images.
         indices: 0-based source-frame indices.
         max_pixels: pixel budget per returned frame (``H * W``), or ``None``.
         strategy: ``"sequential"`` decodes from the start to the largest index once;
@@ -263,6 +305,8 @@ def read_frames(
     wanted = np.unique(np.asarray(indices, dtype=np.int64))
     if len(wanted) and wanted[0] < 0:
         raise ValueError(f"negative frame index {int(wanted[0])}")
+    if path.is_dir():
+        return _read_folder(path, wanted, max_pixels)
     container = _open(path)
     try:
         if strategy == "auto":

@@ -22,7 +22,8 @@ import numpy as np
 from harness.engines.base import Engine, EngineCapabilities
 from harness.video import Frames, read_frames
 from tasks.base import VideoSample
-from tasks.windows import WindowSpec
+from tasks.text_task import FramePlan
+from tasks.windows import Sampler, WindowSpec, sample_window
 
 
 @dataclass(frozen=True)
@@ -53,12 +54,14 @@ class MethodNeeds:
 
 @dataclass
 class RunContext:
-    """What the runner gives a method for one run."""
+    """What the runner gives a method for one run: seed, batch size, pixel budget, the frame
+    task's window grid (``window``) or the language-side task's frame plan (``frame_plan``)."""
 
     seed: int = 0
     batch_size: int = 8
     max_pixels: int | None = None
     window: WindowSpec = dataclasses.field(default_factory=WindowSpec)
+    frame_plan: FramePlan | None = None
 
     def read(self, sample: VideoSample, indices: np.ndarray, max_pixels: int | None = None,
              ) -> Frames:
@@ -69,6 +72,37 @@ class RunContext:
             raise VideoError(None, f"sample {sample.video_id!r} has no video file")
         budget = max_pixels if max_pixels is not None else self.max_pixels
         return read_frames(sample.path, indices, max_pixels=budget)
+
+    def frame_range(self, sample: VideoSample) -> tuple[int, int]:
+        """``(start, stop)`` frames of the sample's video a method may look at (``stop``
+        exclusive): its span, else ``[0, num_frames)``, counting the frames of the file when
+        the annotation gives no count (``num_frames == 0``)."""
+        if sample.span is not None:
+            return sample.span
+        if sample.num_frames > 0:
+            return 0, sample.num_frames
+        if sample.path is None:
+            from harness.video import VideoError
+
+            raise VideoError(None, f"sample {sample.video_id!r} has no video file")
+        from harness.video import count_frames
+
+        n = count_frames(sample.path)
+        if n <= 0:
+            from harness.video import VideoError
+
+            raise VideoError(sample.path, "no decodable frames")
+        return 0, n
+
+    def sample_frames(self, sample: VideoSample, n: int, sampler: Sampler = "linspace",
+                      max_pixels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` frames drawn by ``sampler`` (see :func:`tasks.windows.sample_window`) from
+        the sample's frame range, decoded in one pass -> ``(indices (n,), frames (n, H, W,
+        3) uint8)``."""
+        start, stop = self.frame_range(sample)
+        idx = sample_window(start, stop, n, sampler)
+        frames = self.read(sample, idx, max_pixels=max_pixels)
+        return idx, frames.take(idx)
 
 
 @dataclass

@@ -32,6 +32,11 @@ do.
 
 The default prompt is written in our own words; ``prompt_file`` loads another template (a
 ``{question}``-free text file used verbatim as the user instruction).
+
+On the language-side tasks (multiple choice, captions, reasoning) the frozen VLM answers each
+query zero-shot with the task's frame plan and decoding (:mod:`methods.answering`);
+``answer_max_new_tokens`` caps the protocol's generation length (a plumbing check on the tiny
+model does not need HIVAU's 1,024 tokens) and is recorded in the run.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from harness.engines.base import Message, Request, SamplingParams, VideoPart
+from methods.answering import AnswerOverrides, answer_queries
 from methods.base import Method, MethodNeeds, RunContext
 from methods.refine import position_weights, retrieval_refine, smooth
 from tasks.answers import extract_yes_no, yes_probability
@@ -81,6 +87,7 @@ class FrozenSettings:
     smooth_sigma: float = 10.0
     round_decimals: int | None = None
     position_weighting: bool = True
+    answer_max_new_tokens: int | None = None
 
 
 DEFAULT_MAX_PIXELS = 448 * 448  # VERA feeds 448x448 tiles
@@ -121,7 +128,7 @@ def pixel_features(clips: list[np.ndarray], side: int = 16) -> np.ndarray:
 class FrozenBaseline(Method):
     name = "frozen"
     description = "Frozen VLM, zero-shot, VERA's three steps (COPRA's 'Frozen Baseline')"
-    task_kinds = frozenset({"frame"})
+    task_kinds = frozenset({"frame", "mcq", "caption", "reasoning"})
     needs = MethodNeeds(engine=True)
     Settings = FrozenSettings
 
@@ -166,6 +173,11 @@ class FrozenBaseline(Method):
         cfg: FrozenSettings = self.settings
         engine = self.engine
         assert engine is not None
+        if sample.queries:  # a language-side task: answer its questions
+            return answer_queries(engine, sample, ctx,
+                                  overrides=AnswerOverrides(
+                                      cap_new_tokens=cfg.answer_max_new_tokens),
+                                  max_pixels=cfg.max_pixels)
         spec = self.window_spec(ctx.window)
         grid = make_grid(sample.num_frames, sample.fps, spec)
         budget = cfg.max_pixels or ctx.max_pixels or DEFAULT_MAX_PIXELS

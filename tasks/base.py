@@ -7,6 +7,10 @@ Frame conventions (all tasks): frames are 0-based indices into the decoded video
 ``(s, e)`` is stored as written in the annotation, and :attr:`VideoSample.end_inclusive` says
 whether ``e`` itself belongs to it. ``VideoSample.labels`` is already resolved under that
 convention: ``labels[f] == 1`` iff frame ``f`` is anomalous.
+
+Language-side tasks (multiple choice, captions, reasoning) give each sample one or more
+:class:`Query` objects: the questions a method answers about the sample's video (or about the
+part ``span`` of it). The method returns raw text per query; the task extracts and scores.
 """
 
 from __future__ import annotations
@@ -20,6 +24,34 @@ from typing import Any, ClassVar
 import numpy as np
 
 NORMAL = "Normal"
+
+
+@dataclass(frozen=True)
+class Query:
+    """One question a method answers about a sample's video.
+
+    Attributes:
+        qid: id unique within the sample (the VRU category, the HIVAU row id, ...).
+        prompt: the text the model is asked, options included, in the task's wording.
+        category: what the query is grouped by in the metrics (VRU category, HIVAU task type,
+            VANE category).
+        answer_format: ``"choice"`` (a letter among ``options``), ``"text"`` (free text),
+            or ``"vad_r1"`` (Vad-R1's tagged reasoning and answer).
+        options: ``(letter, option text)`` pairs of a multiple-choice question.
+        max_new_tokens, temperature, top_p: the protocol's decoding settings (greedy when
+            ``temperature == 0``); a method may override them and records what it used.
+        system: the protocol's system prompt ("" = none).
+    """
+
+    qid: str
+    prompt: str
+    category: str = ""
+    answer_format: str = "text"
+    options: tuple[tuple[str, str], ...] = ()
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    system: str = ""
 
 
 @dataclass
@@ -36,7 +68,13 @@ class VideoSample:
         intervals: anomalous intervals ``(start, end)``, 0-based frames, as annotated.
         end_inclusive: whether interval ends are inclusive.
         labels: ``(num_frames,)`` uint8 frame labels, 1 = anomalous.
-        path: the video file, or ``None`` when only annotations are available.
+        path: the video file (or a folder of frame images), or ``None`` when only annotations
+            are available.
+        span: ``(start, stop)`` 0-based frames of ``path`` this sample covers, ``stop``
+            exclusive (a clip or event cut from a raw video on the fly); ``None`` = all frames.
+        queries: the questions of a language-side task (empty for frame tasks).
+        references: ground truth per query id, for the task's scoring only (methods must not
+            read it).
     """
 
     video_id: str
@@ -48,6 +86,9 @@ class VideoSample:
     labels: np.ndarray | None = None
     path: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    span: tuple[int, int] | None = None
+    queries: tuple[Query, ...] = ()
+    references: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_anomalous(self) -> bool:

@@ -1,6 +1,7 @@
 """Evaluate frame scores produced by other codebases with a task's protocol.
 
-Formats (``fmt``):
+Formats (``fmt``) for frame tasks (text answers of language-side tasks:
+:mod:`tasks.text_import`, same entry point):
 
 * ``segments-json`` (LAVAD / VADTree): ``{"vid_score": {"X.mp4": {"s, e": value}}}`` (the
   ``vid_score`` wrapper is optional). Segment ``"s, e"`` covers frames ``s..e`` INCLUSIVE
@@ -149,6 +150,19 @@ def score_external(
         TaskDataError: unknown format or transform, or a malformed file (message names it).
         ValueError: a video whose score vector length differs from its frame count.
     """
+    from tasks.text_import import TEXT_FORMATS, score_text
+    from tasks.text_task import TextTask
+
+    if isinstance(task, TextTask) or fmt in TEXT_FORMATS:
+        if not isinstance(task, TextTask):
+            raise TaskDataError(f"format {fmt!r} holds text answers; task {task.name!r} scores "
+                                f"frames (formats: {', '.join(FORMATS)})")
+        if fmt not in TEXT_FORMATS:
+            raise TaskDataError(f"task {task.name!r} scores text answers: format must be one "
+                                f"of {', '.join(TEXT_FORMATS)}, not {fmt!r}")
+        if field is not None or transform is not None or round_digits is not None:
+            raise TaskDataError("--field, --transform and --round apply to frame scores only")
+        return score_text(task, samples, path, fmt)
     if fmt not in FORMATS:
         raise TaskDataError(f"unknown score format {fmt!r}; known: {', '.join(FORMATS)}")
     if field is not None and fmt != "segments-json":

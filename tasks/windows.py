@@ -9,6 +9,11 @@ constant: 300 frames for UCF-Crime at 30, 240 for XD-Violence at 24): from
 * ``"linspace"`` (LAVAD): ``linspace(start, end - 1, N)`` cast to int; all frames if the window
   holds at most N.
 * ``"arange"`` (VERA Step 1): ``arange(start, end, (end - start) / N)`` cast to int.
+* ``"mid"`` (Holmes-VAU's uniform sampling): the middle frame of each of N equal segments,
+  ``start + int((i + 0.5) * (end - start) / N)``; all frames if the window holds at most N.
+
+The same function samples whole videos and clips for the language-side tasks
+(:func:`sample_window` over ``[0, num_frames)`` or a sample's span).
 
 Window scores go back to frames by repeat-and-truncate: each centre's score is repeated
 ``stride`` times and the vector is cut to ``num_frames`` (LAVAD, VERA Step 3c).
@@ -23,7 +28,8 @@ from typing import Literal
 
 import numpy as np
 
-Sampler = Literal["linspace", "arange"]
+Sampler = Literal["linspace", "arange", "mid"]
+SAMPLERS: tuple[str, ...] = ("linspace", "arange", "mid")
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,10 @@ def sample_window(start: int, end: int, n: int, sampler: Sampler = "linspace") -
         return np.linspace(start, end - 1, n).astype(np.int64)
     if sampler == "arange":
         return np.arange(start, end, length / n).astype(np.int64)[:n]
+    if sampler == "mid":
+        if length <= n:
+            return np.arange(start, end, dtype=np.int64)
+        return start + ((np.arange(n) + 0.5) * length / n).astype(np.int64)
     raise ValueError(f"unknown sampler {sampler!r}")
 
 

@@ -19,7 +19,7 @@ import pytest
 from av.video.reformatter import VideoReformatter
 from sklearn.metrics import roc_auc_score
 
-from harness.sample_world import DATASETS, ensure_sample
+from harness.sample_world import VAD_DATASETS, ensure_sample
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 UCF_CLASSES = {
@@ -181,8 +181,8 @@ ANNOTATION_FILES = {
 
 @pytest.fixture(scope="module")
 def roots() -> dict[str, Path]:
-    """The three datasets, seed 0, in the (test-isolated) cache."""
-    return {d: ensure_sample(d) for d in DATASETS}
+    """The three VAD datasets, seed 0, in the (test-isolated) cache."""
+    return {d: ensure_sample(d) for d in VAD_DATASETS}
 
 
 @pytest.fixture(scope="module")
@@ -238,7 +238,7 @@ def raced_xd_seed1(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list
 # ----------------------------------------------------------------------------- tests
 
 
-@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("dataset", VAD_DATASETS)
 def test_layout(roots: dict[str, Path], dataset: str) -> None:
     root = roots[dataset]
     test, train = PARSERS[dataset](root)
@@ -260,7 +260,7 @@ def test_layout(roots: dict[str, Path], dataset: str) -> None:
     assert not list(root.parent.glob(f".tmp-{root.name}-*")), "temporary folder left behind"
 
 
-@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("dataset", VAD_DATASETS)
 def test_decoded_frame_counts(
     roots: dict[str, Path], test_scores: dict[str, list], dataset: str
 ) -> None:
@@ -270,7 +270,7 @@ def test_decoded_frame_counts(
         assert got == n, path.name
 
 
-@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("dataset", VAD_DATASETS)
 def test_frame_difference_detects_anomalies(test_scores: dict[str, list], dataset: str) -> None:
     scores, labels = [], []
     for _, intervals, s in test_scores[dataset]:

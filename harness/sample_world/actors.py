@@ -39,7 +39,8 @@ class Actor:
     """Something drawn with a sprite, with a position per frame.
 
     Attributes:
-        kind: ``person``, ``car``, ``bag``, ``package``, ``skateboard``, ``debris`` or ``stone``.
+        kind: ``person``, ``car``, ``bag``, ``package``, ``skateboard``, ``debris``, ``stone`` or
+            ``bicycle``.
         x, y: ``(T,)`` float positions (bottom centre), pixels.
         visible: ``(T,)`` bool, drawn only where True.
         pose: ``(T,)`` int8 :class:`Pose` codes (people only).

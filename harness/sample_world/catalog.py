@@ -8,16 +8,29 @@ written layouts give them video-level labels only.
 
 from __future__ import annotations
 
+import importlib
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from harness.sample_world import events as _events  # noqa: F401  (registers the scripts)
+from harness.sample_world import accidents as _accidents  # noqa: F401  (registers scripts)
+from harness.sample_world import events as _events  # noqa: F401
 from harness.sample_world import hazards as _hazards  # noqa: F401
 from harness.sample_world.stage import TIMINGS, AnomalyEvent
 
-DATASETS: tuple[str, ...] = ("ucf_crime", "xd_violence", "complexvad")
+#: Frame-level VAD datasets (videos + temporal annotations), planned here.
+VAD_DATASETS: tuple[str, ...] = ("ucf_crime", "xd_violence", "complexvad")
+#: Language-side datasets -> the module that plans and writes them (``plan(seed)``,
+#: ``write_layout(root, seed, specs)``).
+LANGUAGE_MODULES: dict[str, str] = {
+    "vru_accident": "harness.sample_world.vru",
+    "hivau": "harness.sample_world.hivau",
+    "vad_reasoning": "harness.sample_world.vad_reasoning",
+    "vane": "harness.sample_world.vane",
+}
+LANGUAGE_DATASETS: tuple[str, ...] = tuple(LANGUAGE_MODULES)
+DATASETS: tuple[str, ...] = VAD_DATASETS + LANGUAGE_DATASETS
 
 #: Anomaly kind -> UCF-Crime class.
 UCF_CLASSES: dict[str, str] = {
@@ -121,6 +134,9 @@ class VideoSpec:
         style: scene style (see ``scene.py``).
         events: anomalies, frames 0-based, ends inclusive.
         key: random-stream key of the video (with the seed).
+        frame_step: 0: the video is written as an MP4 file at ``relpath``; ``k > 0``: as a folder
+            ``relpath`` of JPEG frames ``frame_0000.jpg, ...`` holding every ``k``-th rendered
+            frame (0, k, 2k, ...), i.e. ``stored_frames`` frames at ``fps / k`` frames a second.
     """
 
     relpath: str
@@ -133,10 +149,23 @@ class VideoSpec:
     style: str
     events: tuple[AnomalyEvent, ...]
     key: tuple[int, ...]
+    frame_step: int = 0
 
     @property
     def anomalous(self) -> bool:
         return self.kind is not None
+
+    @property
+    def stored_frames(self) -> int:
+        """Frames in the written file or folder."""
+        step = self.frame_step or 1
+        return (self.num_frames + step - 1) // step
+
+    @property
+    def stored_fps(self) -> float:
+        """Frame rate of what is written (an int where it divides evenly)."""
+        step = self.frame_step or 1
+        return self.fps // step if self.fps % step == 0 else self.fps / step
 
 
 def dataset_id(dataset: str) -> int:
@@ -174,6 +203,25 @@ def place_events(
     return tuple(events)
 
 
+def place_one(
+    kind: str,
+    num_frames: int,
+    fps: int,
+    rng: np.random.Generator,
+    before_s: float = 0.8,
+    after_s: float = 0.8,
+) -> AnomalyEvent:
+    """One interval of ``kind`` (duration from its timing) with at least ``before_s`` seconds of
+    video before it and ``after_s`` after it."""
+    timing = TIMINGS[kind]
+    dur = int(rng.uniform(timing.min_s, timing.max_s) * fps)
+    lo, hi = int(before_s * fps), num_frames - dur - int(after_s * fps)
+    if hi < lo:
+        raise ValueError(f"no room for {kind} in {num_frames} frames")
+    start = int(rng.integers(lo, hi + 1))
+    return AnomalyEvent(kind, start, start + dur - 1)
+
+
 def _xd_clock(seconds: float) -> str:
     s = int(seconds)
     return f"{s // 3600:02d}-{s // 60 % 60:02d}-{s % 60:02d}"
@@ -181,6 +229,9 @@ def _xd_clock(seconds: float) -> str:
 
 def plan(dataset: str, seed: int = 0) -> list[VideoSpec]:
     """All videos of ``dataset`` for ``seed``: test videos first, then train videos."""
+    if dataset in LANGUAGE_MODULES:
+        specs: list[VideoSpec] = importlib.import_module(LANGUAGE_MODULES[dataset]).plan(seed)
+        return specs
     if dataset not in PLANS:
         raise ValueError(f"unknown sample dataset {dataset!r}; expected one of {DATASETS}")
     p = PLANS[dataset]
@@ -195,7 +246,7 @@ def plan(dataset: str, seed: int = 0) -> list[VideoSpec]:
         items = [items[i] for i in order if items[i][0] == "test"] + [
             items[i] for i in order if items[i][0] == "train"
         ]
-    specs: list[VideoSpec] = []
+    specs = []
     counters: dict[tuple[str, str], int] = {}
     clock = {"test": 10.0, "train": 10.0}
     for index, (split, kind, count) in enumerate(items):

@@ -1,4 +1,4 @@
-"""Writing and checking the videos (PyAV).
+"""Writing and checking the videos (PyAV), and folders of JPEG frames (Pillow).
 
 Videos are MP4, yuv420p, H.264 (libx264) when the bundled FFmpeg has it, else MPEG-4 Part 2.
 Frame ``i`` gets presentation time ``i / fps`` exactly; the encoder is run single-threaded with
@@ -19,6 +19,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream
+from PIL import Image
 
 
 def video_codec() -> str:
@@ -51,6 +52,18 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: int) -> int:
             container.mux(stream.encode(frame))
             n += 1
         container.mux(stream.encode(None))
+    return n
+
+
+def write_frames(folder: Path, frames: Iterable[np.ndarray], quality: int = 80) -> int:
+    """Write RGB frames as ``folder/frame_0000.jpg, frame_0001.jpg, ...`` (baseline JPEG, fixed
+    settings, so the same frames give the same bytes); returns the frame count."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for n, arr in enumerate(frames, start=1):
+        Image.fromarray(np.ascontiguousarray(arr), mode="RGB").save(
+            folder / f"frame_{n - 1:04d}.jpg", format="JPEG", quality=quality
+        )
     return n
 
 

@@ -26,7 +26,7 @@ def _fight_pair(st: Stage, start: int, end: int, x: float, y: float, flow: int) 
         keys += st.walk_out(
             flow, xa, y + rng.uniform(-2, 2), end + 1 + st.s(0.3 * (side + 1)), WALK_SPEED * 1.2
         )
-        p = st.add(person(st.num_frames, keys, st.palette()))
+        p = st.add(person(st.num_frames, keys, st.palette()), "fighter")
         p.set_pose(start, end, Pose.FLAIL).scramble_phase(start, end, rng)
         p.jitter(start, end, 3.0, 1.5, rng).set_facing(start, end, -side * flow)
 
@@ -48,7 +48,7 @@ def fall(ev: AnomalyEvent, st: Stage) -> None:
     keys = st.walk_in(f, x, y, ev.start, WALK_SPEED)
     keys += [(ev.end + 1 + st.s(0.7), x + 2 * f, y)]
     keys += st.walk_out(f, x + 2 * f, y, ev.end + 2 + st.s(0.7), WALK_SPEED * 0.8)[1:]
-    p = st.add(person(st.num_frames, keys, st.palette()))
+    p = st.add(person(st.num_frames, keys, st.palette()), "faller")
     p.set_pose(ev.start, ev.start + 3, Pose.FLAIL).scramble_phase(ev.start, ev.start + 3, rng)
     p.set_pose(ev.start + 4, ev.end, Pose.LYING).set_facing(ev.start, ev.end, f)
     p.struggle(ev.start + 4, ev.end, rng)
@@ -66,7 +66,7 @@ def _shove(ev: AnomalyEvent, st: Stage, flee: bool) -> None:
     keys = st.walk_in(f, x, y, ev.start, WALK_SPEED)
     keys += [(t_hit, x + 14 * f, y), (ev.end + 1 + st.s(0.7), x + 14 * f, y)]
     keys += st.walk_out(f, x + 14 * f, y, ev.end + 2 + st.s(0.7), WALK_SPEED * 0.8)[1:]
-    v = st.add(person(st.num_frames, keys, st.palette()))
+    v = st.add(person(st.num_frames, keys, st.palette()), "victim")
     v.set_pose(ev.start, t_hit, Pose.RUN)
     v.set_pose(t_hit + 1, ev.end, Pose.LYING).set_facing(ev.start, ev.end, f)
     v.struggle(t_hit + 1, ev.end, rng)
@@ -80,7 +80,7 @@ def _shove(ev: AnomalyEvent, st: Stage, flee: bool) -> None:
         keys += st.flee(x - 3 * f, y, t_off, ev.end, -f)
     else:
         keys += st.walk_out(f, x - 3 * f, y, t_off + st.s(0.4), WALK_SPEED * 1.3)
-    a = st.add(person(st.num_frames, keys, st.palette()))
+    a = st.add(person(st.num_frames, keys, st.palette()), "attacker")
     if flee:
         a.set_pose(t_off + 1, ev.end, Pose.RUN)
     a.set_pose(ev.start, t_off, Pose.FLAIL).scramble_phase(ev.start, t_off, rng)
@@ -108,13 +108,13 @@ def abuse(ev: AnomalyEvent, st: Stage) -> None:
     keys = st.walk_in(f, x, y, ev.start, WALK_SPEED)
     keys += [(ev.end + 1 + st.s(0.8), x, y)]
     keys += st.walk_out(f, x, y, ev.end + 2 + st.s(0.8), WALK_SPEED * 0.7)[1:]
-    v = st.add(person(st.num_frames, keys, st.palette()))
+    v = st.add(person(st.num_frames, keys, st.palette()), "victim")
     v.set_pose(ev.start, ev.end, Pose.LYING).set_facing(ev.start, ev.end, f)
     v.struggle(ev.start, ev.end, rng)
     v.set_pose(ev.end + 1, ev.end + st.s(0.8), Pose.STAND)
     keys = st.walk_in(f, x - 6 * f, y + 1, ev.start, WALK_SPEED * 1.6)
     keys += st.walk_out(f, x - 6 * f, y + 1, ev.end + 1, WALK_SPEED * 1.4)
-    a = st.add(person(st.num_frames, keys, st.palette()))
+    a = st.add(person(st.num_frames, keys, st.palette()), "attacker")
     a.set_pose(ev.start, ev.end, Pose.FLAIL).scramble_phase(ev.start, ev.end, rng)
     a.jitter(ev.start, ev.end, 2.0, 1.0, rng).set_facing(ev.start, ev.end, f)
 
@@ -125,7 +125,7 @@ def run_against_flow(ev: AnomalyEvent, st: Stage) -> None:
     way = st.way()
     d, y = -way.flow, st.feet(way)
     keys = [(ev.start, st.edge(-d, -5.0), y), (ev.end, st.edge(d, -5.0), y + st.rng.uniform(-2, 2))]
-    st.add(person(st.num_frames, keys, st.palette(), Pose.RUN))
+    st.add(person(st.num_frames, keys, st.palette(), Pose.RUN), "runner")
 
 
 @script("chase", Timing(2.2, 3.0))
@@ -136,9 +136,9 @@ def chase(ev: AnomalyEvent, st: Stage) -> None:
     y, lag = st.feet(way), 16.0
     x0, x1 = st.edge(-d, -5.0), st.edge(d, -5.0)
     keys = [(ev.start, x0, y), (ev.end, x1 + d * lag, y)]
-    st.add(person(st.num_frames, keys, st.palette(), Pose.RUN))
+    st.add(person(st.num_frames, keys, st.palette(), Pose.RUN), "fleeing")
     keys = [(ev.start, x0 - d * lag, y + 1), (ev.end, x1, y + 1)]
-    st.add(person(st.num_frames, keys, st.palette(), Pose.RUN))
+    st.add(person(st.num_frames, keys, st.palette(), Pose.RUN), "chaser")
 
 
 @script("riot", Timing(3.0, 4.0))
@@ -153,7 +153,7 @@ def riot(ev: AnomalyEvent, st: Stage) -> None:
         y = float(rng.integers(way.top, way.bottom + 4))
         keys: list[Key] = [(ev.start, st.edge(-d, -5.0), y), (t_in, x, y)]
         keys += st.flee(x, y, t_out, ev.end, int(rng.choice([-1, 1])))
-        p = st.add(person(st.num_frames, keys, st.palette(), Pose.RUN))
+        p = st.add(person(st.num_frames, keys, st.palette(), Pose.RUN), "rioter")
         p.set_pose(t_in, t_out, Pose.FLAIL).scramble_phase(t_in, t_out, rng)
         p.jitter(t_in, t_out, 2.5, 1.2, rng).set_facing(t_in, t_out, 1 if x < xc else -1)
     for _ in range(3):  # thrown stones on ballistic paths
@@ -190,7 +190,7 @@ def exchange(ev: AnomalyEvent, st: Stage) -> None:
         keys = st.walk_in(-side, x, yw, ev.start - st.s(0.6), WALK_SPEED * 1.2)
         keys += [(ev.start, x, y), (t_go, x, y)]
         keys += st.flee(x, yw, t_go + st.s(0.2), ev.end, side)
-        p = st.add(person(st.num_frames, keys, st.palette()))
+        p = st.add(person(st.num_frames, keys, st.palette()), "dealer")
         p.set_facing(ev.start, t_go, -side)
         p.set_pose(ev.start, t_go, Pose.FLAIL).scramble_phase(ev.start, t_go, rng)
         p.jitter(ev.start, t_go, 1.5, 0.7, rng)
@@ -201,4 +201,27 @@ def exchange(ev: AnomalyEvent, st: Stage) -> None:
     tt = np.arange(ev.start, t_go + 1)
     xs = mx + 4.0 * np.sin(2 * np.pi * (tt - ev.start) / st.s(0.5))
     keys = [(float(t), float(a), y - HAND_HEIGHT) for t, a in zip(tt, xs, strict=True)]
-    st.add(thing("package", st.num_frames, keys))
+    st.add(thing("package", st.num_frames, keys), "package")
+
+
+# VANE-Bench-style inconsistencies (as in AI-generated videos): the discontinuity is at `start`.
+
+
+@script("sudden_appearance", Timing(1.2, 1.8))
+def sudden_appearance(ev: AnomalyEvent, st: Stage) -> None:
+    """A person pops into existence in the middle of a walkway at ``start`` (first visible frame;
+    nobody was there on the frame before) and walks on with the flow."""
+    way = st.way()
+    y, x = st.feet(way), st.rng.uniform(50, 110)
+    keys = st.walk_out(way.flow, x, y, ev.start, WALK_SPEED)
+    st.add(person(st.num_frames, keys, st.palette()), "subject")
+
+
+@script("disappearance", Timing(1.2, 1.8))
+def disappearance(ev: AnomalyEvent, st: Stage) -> None:
+    """A person walking along a walkway vanishes mid-stride: last visible on ``start - 1``, gone
+    from ``start`` on (the interval covers the now empty spot)."""
+    way = st.way()
+    y, x = st.feet(way), st.rng.uniform(50, 110)
+    keys = st.walk_in(way.flow, x, y, ev.start - 1, WALK_SPEED)
+    st.add(person(st.num_frames, keys, st.palette()), "subject")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -15,13 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.sample_world.catalog import DATASETS, VideoSpec, plan
-from harness.sample_world.encode import count_frames, video_codec, write_video
+from harness.sample_world.catalog import DATASETS, LANGUAGE_MODULES, VideoSpec, plan
+from harness.sample_world.encode import count_frames, video_codec, write_frames, write_video
 from harness.sample_world.layouts import META_FILE, META_FORMAT, write_layout, write_meta
+from harness.sample_world.observe import staged
 from harness.sample_world.render import render
-from harness.sample_world.scene import build_scene
-from harness.sample_world.stage import SCRIPTS, Stage
-from harness.sample_world.traffic import normal_activity
 
 #: Bumped whenever the generated content changes; part of the cache path.
 VERSION = 1
@@ -32,24 +31,25 @@ _STALE_TMP_S = 3600.0
 
 def frames(spec: VideoSpec, seed: int) -> Iterator[np.ndarray]:
     """The frames of one video, ``(120, 160, 3)`` uint8 RGB each, ``spec.num_frames`` of them."""
-    rng = np.random.default_rng([seed, *spec.key])
-    scene = build_scene(spec.style, spec.fps, rng)
-    stage = Stage(scene, spec.num_frames, rng)
-    actors = normal_activity(scene, spec.num_frames, rng)
-    for ev in spec.events:
-        SCRIPTS[ev.kind](ev, stage)
-    return render(scene, actors + stage.actors, stage.effects, spec.num_frames, rng)
+    st = staged(spec, seed)
+    return render(st.scene, st.actors, st.stage.effects, spec.num_frames, st.rng)
 
 
 def write_one(spec: VideoSpec, seed: int, out: Path) -> None:
-    """Render and encode one video under ``out``; check that it decodes to the declared count."""
+    """Render and encode one video under ``out`` (an MP4 file, or a folder of JPEG frames if
+    ``spec.frame_step``); check that it reads back with the declared frame count."""
     path = out / spec.relpath
-    path.parent.mkdir(parents=True, exist_ok=True)
-    written = write_video(path, frames(spec, seed), spec.fps)
-    decoded = count_frames(path)
-    if not written == decoded == spec.num_frames:
+    if spec.frame_step:
+        picked = (f for i, f in enumerate(frames(spec, seed)) if i % spec.frame_step == 0)
+        written = write_frames(path, picked)
+        decoded = len(list(path.glob("frame_*.jpg")))
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written = write_video(path, frames(spec, seed), spec.fps)
+        decoded = count_frames(path)
+    if not written == decoded == spec.stored_frames:
         raise RuntimeError(
-            f"{path}: declared {spec.num_frames} frames, encoded {written}, decoded {decoded}"
+            f"{path}: declared {spec.stored_frames} frames, encoded {written}, decoded {decoded}"
         )
 
 
@@ -93,7 +93,8 @@ def worker_main(argv: list[str]) -> None:
 def generate_dataset(
     dataset: str, seed: int, out: Path, n_workers: int | None = None
 ) -> list[VideoSpec]:
-    """Write all videos and annotation files of ``dataset`` into the existing folder ``out``.
+    """Write all videos (or frame folders) and annotation files of ``dataset`` into the existing
+    folder ``out``.
 
     Videos are independent (own random stream, own encoder), so they are split between this
     process and ``n_workers - 1`` worker subprocesses (default :func:`workers`); the output does
@@ -137,7 +138,10 @@ def generate_dataset(
                 log.seek(0)
                 err = log.read().decode(errors="replace")
                 raise RuntimeError(f"sample-world worker for videos {name} failed:\n{err}")
-    write_layout(out, dataset, specs)
+    if dataset in LANGUAGE_MODULES:
+        importlib.import_module(LANGUAGE_MODULES[dataset]).write_layout(out, seed, specs)
+    else:
+        write_layout(out, dataset, specs)
     write_meta(out, dataset, seed, video_codec(), specs)
     return specs
 

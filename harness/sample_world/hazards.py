@@ -45,7 +45,9 @@ def vehicle_on_sidewalk(ev: AnomalyEvent, st: Stage) -> None:
     x_on = x_m + d * speed * 0.3
     keys = st.walk_in(d, x_m, float(lane.y), ev.start, 55.0)
     keys += [(t_on, x_on, float(way.car_y)), (ev.end, x_exit, float(way.car_y))]
-    car = st.add(thing("car", st.num_frames, keys, int(rng.integers(len(CAR))), st.scene.lights))
+    car = st.add(
+        thing("car", st.num_frames, keys, int(rng.integers(len(CAR))), st.scene.lights), "car"
+    )
     car.jitter(t_on, ev.end, 0.0, 1.2, rng, every=3)
     # a pedestrian ahead dodges the car
     x_d = x_on + d * rng.uniform(30, 50)
@@ -54,7 +56,7 @@ def vehicle_on_sidewalk(ev: AnomalyEvent, st: Stage) -> None:
     keys = st.walk_in(way.flow, x_d, y, t_d, WALK_SPEED)
     y_away = way.top - 6 if y > (way.top + way.bottom) / 2 else way.bottom + 6
     keys += st.flee(x_d, y_away, t_d + st.s(0.3), ev.end, way.flow)
-    p = st.add(person(st.num_frames, keys, st.palette()))
+    p = st.add(person(st.num_frames, keys, st.palette()), "pedestrian")
     p.set_pose(int(t_d), ev.end, Pose.RUN)
 
 
@@ -76,11 +78,15 @@ def car_crash(ev: AnomalyEvent, st: Stage) -> None:
         (ev.end + 1, xa - d * 5, lb.y - 2.0),
     ]
     keys += st.walk_out(d, xa - d * 5, float(la.y), ev.end + 1 + st.s(0.8), 30.0)[1:]
-    a = st.add(thing("car", st.num_frames, keys, int(rng.integers(len(CAR))), st.scene.lights))
+    a = st.add(
+        thing("car", st.num_frames, keys, int(rng.integers(len(CAR))), st.scene.lights), "car"
+    )
     keys = st.walk_in(-d, xb, float(lb.y), t_imp, v)
     keys += [(t_imp + 3, xb + d * 4, lb.y + 1.0), (ev.end + 1, xb + d * 4, lb.y + 1.0)]
     keys += st.walk_out(-d, xb + d * 4, float(lb.y), ev.end + 1 + st.s(0.8), 30.0)[1:]
-    b = st.add(thing("car", st.num_frames, keys, int(rng.integers(len(CAR))), st.scene.lights))
+    b = st.add(
+        thing("car", st.num_frames, keys, int(rng.integers(len(CAR))), st.scene.lights), "car"
+    )
     for car in (a, b):
         car.jitter(t_imp, t_imp + st.s(0.4), 1.5, 1.0, rng)
         car.set_facing(t_imp, ev.end + st.s(0.8), int(car.facing[max(t_imp - 1, 0)]))
@@ -97,7 +103,7 @@ def car_crash(ev: AnomalyEvent, st: Stage) -> None:
         xs = xc + rng.uniform(-14, 14)
         keys = st.walk_in(way.flow, xp, y0, t_imp, WALK_SPEED)
         keys += [(t_arr, xs, y1)] + st.flee(xs, y1, t_go, ev.end)
-        p = st.add(person(st.num_frames, keys, st.palette()))
+        p = st.add(person(st.num_frames, keys, st.palette()), "bystander")
         p.set_pose(t_imp + 1, ev.end, Pose.RUN).set_pose(t_arr, t_go, Pose.FLAIL)
         p.scramble_phase(t_arr, t_go, rng, every=2).jitter(t_arr, t_go, 1.5, 0.5, rng)
 
@@ -112,7 +118,7 @@ def abandoned_object(ev: AnomalyEvent, st: Stage) -> None:
     t_drop = ev.start - st.s(1.2)
     keys = st.walk_in(f, x, y, t_drop - st.s(0.6), WALK_SPEED)
     keys += st.walk_out(f, x, y, ev.start, WALK_SPEED * 1.25)
-    owner = st.add(person(st.num_frames, keys, st.palette()))
+    owner = st.add(person(st.num_frames, keys, st.palette()), "owner")
     bag = thing(
         "bag",
         st.num_frames,
@@ -124,7 +130,7 @@ def abandoned_object(ev: AnomalyEvent, st: Stage) -> None:
     bag.x = np.where(carried, owner.x + f * 4.0, x + f * 4.0)
     bag.y = np.where(carried, owner.y - 4.0, y)
     bag.visible = np.where(carried, owner.visible, True)
-    st.add(bag)
+    st.add(bag, "bag")
 
 
 @script("skateboard", Timing(1.4, 2.0))
@@ -137,7 +143,9 @@ def skateboard(ev: AnomalyEvent, st: Stage) -> None:
         (ev.start, st.edge(-d, -4.0), y),
         (ev.end, st.edge(d, -4.0), y + st.rng.uniform(-3, 3)),
     ]
-    st.add(thing("skateboard", st.num_frames, keys)).jitter(ev.start, ev.end, 0.5, 1.2, st.rng)
+    st.add(thing("skateboard", st.num_frames, keys), "board").jitter(
+        ev.start, ev.end, 0.5, 1.2, st.rng
+    )
 
 
 @script("fire", Timing(2.5, 4.0))
@@ -149,7 +157,7 @@ def fire(ev: AnomalyEvent, st: Stage) -> None:
     y = float(way.top + 1)
     keys = st.walk_in(way.flow, hx - 6 * way.flow, y, ev.start - st.s(1.2), WALK_SPEED)
     keys += st.flee(hx - 6 * way.flow, y, ev.start, ev.end, -way.flow)
-    p = st.add(person(st.num_frames, keys, st.palette()))
+    p = st.add(person(st.num_frames, keys, st.palette()), "arsonist")
     p.set_pose(ev.start, ev.end, Pose.RUN)
     st.effect(Effect("fire", ev.start, ev.end, float(hx), float(hy - 8), 9.0))
     st.effect(Effect("smoke", ev.start + st.s(0.4), ev.end, float(hx), float(hy - 22)))
@@ -172,7 +180,9 @@ def explosion(ev: AnomalyEvent, st: Stage) -> None:
         yp = st.feet(way)
         keys = st.walk_in(way.flow, xp, yp, ev.start, WALK_SPEED)
         keys += st.flee(xp, yp, ev.start + st.s(0.3), ev.end, 1 if xp > x else -1)
-        st.add(person(st.num_frames, keys, st.palette())).set_pose(ev.start, ev.end, Pose.RUN)
+        st.add(person(st.num_frames, keys, st.palette()), "bystander").set_pose(
+            ev.start, ev.end, Pose.RUN
+        )
 
 
 @script("shooting", Timing(1.8, 2.6))
@@ -186,7 +196,7 @@ def shooting(ev: AnomalyEvent, st: Stage) -> None:
     t_run = ev.end - st.s(0.9)
     keys = st.walk_in(f, x, y, ev.start - st.s(0.5), WALK_SPEED)
     keys += st.flee(x, y, t_run, ev.end)
-    p = st.add(person(st.num_frames, keys, st.palette()))
+    p = st.add(person(st.num_frames, keys, st.palette()), "shooter")
     p.set_facing(ev.start - st.s(0.5), t_run, aim).set_pose(t_run + 1, ev.end, Pose.RUN)
     shots, t = [], ev.start
     while t < t_run:
@@ -199,5 +209,5 @@ def shooting(ev: AnomalyEvent, st: Stage) -> None:
             yb = st.feet(other)
             keys = st.walk_in(other.flow, xb, yb, ev.start + 2, WALK_SPEED)
             keys += st.flee(xb, yb, ev.start + 3, ev.end, aim)
-            b = st.add(person(st.num_frames, keys, st.palette()))
+            b = st.add(person(st.num_frames, keys, st.palette()), "bystander")
             b.set_pose(ev.start + 3, ev.end, Pose.RUN)

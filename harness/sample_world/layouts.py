@@ -1,4 +1,6 @@
-"""Writing the annotation files of the three native layouts (see the package docstring).
+"""Writing the annotation files of the three VAD layouts (see the package docstring), and
+``meta.json`` for all datasets (the language datasets' own files are written by ``vru.py``,
+``hivau.py``, ``vad_reasoning.py`` and ``vane.py``).
 
 All files are UTF-8 with ``\\n`` line ends and a trailing newline. Intervals are 0-based frame
 indices with inclusive ends, as in the original datasets' files.
@@ -73,13 +75,17 @@ def _complexvad(root: Path, specs: list[VideoSpec]) -> None:
 
 
 def write_meta(root: Path, dataset: str, seed: int, codec: str, specs: list[VideoSpec]) -> None:
-    """``meta.json``: per-video frame counts and labels (no intervals), written last."""
+    """``meta.json``: per-video frame counts and labels (no intervals), written last.
+
+    Per video: ``path`` (an MP4 file, or for VANE a folder of JPEG frames), ``name``, ``split``,
+    native ``label``, and ``num_frames`` and ``fps`` of what is stored there.
+    """
     doc = {
         "format": META_FORMAT,
         "dataset": dataset,
         "seed": seed,
         "codec": codec,
-        "fps": specs[0].fps,
+        "fps": specs[0].stored_fps,
         "end_inclusive": True,
         "videos": [
             {
@@ -87,8 +93,8 @@ def write_meta(root: Path, dataset: str, seed: int, codec: str, specs: list[Vide
                 "name": s.name,
                 "split": s.split,
                 "label": s.label,
-                "num_frames": s.num_frames,
-                "fps": s.fps,
+                "num_frames": s.stored_frames,
+                "fps": s.stored_fps,
             }
             for s in specs
         ],

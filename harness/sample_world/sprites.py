@@ -179,7 +179,8 @@ def _block(h: int, w: int, colour: RGB) -> Sprite:
 
 @lru_cache(maxsize=64)
 def object_sprite(kind: str, colour: int = 0) -> Sprite:
-    """Sprites of small objects: ``bag``, ``package``, ``skateboard``, ``debris``, ``stone``."""
+    """Sprites of small objects: ``bag``, ``package``, ``skateboard``, ``debris``, ``stone``,
+    ``bicycle``."""
     if kind == "bag":
         rgb, mask, anchor = _block(4, 5, ((95, 60, 35), (30, 30, 35), (60, 80, 50))[colour % 3])
         rgb[0, 1:4] = (20, 20, 20)
@@ -196,6 +197,21 @@ def object_sprite(kind: str, colour: int = 0) -> Sprite:
         return _block(2, 2, ((230, 220, 200), (140, 130, 120), (250, 180, 60))[colour % 3])
     if kind == "stone":
         return _block(2, 2, (120, 115, 105))
+    if kind == "bicycle":  # side view, 11 x 6: two wheels, frame, saddle, handlebar
+        rgb = np.zeros((6, 11, 3), dtype=np.uint8)
+        mask = np.zeros((6, 11), dtype=bool)
+        for c0 in (0, 7):
+            mask[2:6, c0 : c0 + 4] = True
+            mask[3:5, c0 + 1 : c0 + 3] = False
+            rgb[2:6, c0 : c0 + 4] = (30, 30, 32)
+        frame = ((40, 110, 190), (200, 50, 50), (235, 235, 230))[colour % 3]
+        tubes = ((3, 2), (2, 3), (2, 4), (2, 5), (2, 6), (3, 7), (3, 5), (4, 4), (1, 4))
+        for r, c in (*tubes, (0, 8), (1, 8)):  # + handlebar
+            mask[r, c] = True
+            rgb[r, c] = frame
+        mask[0, 3:6] = True  # saddle
+        rgb[0, 3:6] = (25, 25, 25)
+        return rgb, mask, (5, 5)
     raise ValueError(f"unknown object sprite {kind!r}")
 
 

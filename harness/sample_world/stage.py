@@ -46,13 +46,23 @@ class Timing:
 
 @dataclass
 class Stage:
-    """Scene, clock and random stream of one video, collecting actors and effects."""
+    """Scene, clock and random stream of one video, collecting actors and effects.
+
+    Scripts may name the actors they add (``add(actor, "victim")``): the texts of the language
+    datasets are written from these roles (see ``observe.py``). ``roles`` holds the roles of the
+    script being run (reset before each one); naming an actor draws no random numbers, so the
+    frames do not depend on it. ``clear`` lists ``(y0, y1, t0, t1)`` zones from which ordinary
+    background traffic is removed (feet rows ``y0..y1`` while in view on frames ``t0..t1``), e.g.
+    so that no car drives through a scripted accident.
+    """
 
     scene: Scene
     num_frames: int
     rng: np.random.Generator
     actors: list[Actor] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
+    roles: dict[str, list[Actor]] = field(default_factory=dict)
+    clear: list[tuple[float, float, int, int]] = field(default_factory=list)
 
     @property
     def fps(self) -> int:
@@ -71,9 +81,15 @@ class Stage:
     def palette(self) -> tuple[int, int, int, int]:
         return random_palette(self.rng)
 
-    def add(self, actor: Actor) -> Actor:
+    def add(self, actor: Actor, role: str | None = None) -> Actor:
         self.actors.append(actor)
+        if role is not None:
+            self.roles.setdefault(role, []).append(actor)
         return actor
+
+    def keep_clear(self, y0: float, y1: float, t0: int, t1: int) -> None:
+        """Remove background actors with feet rows in ``y0..y1`` while in view on ``t0..t1``."""
+        self.clear.append((y0, y1, t0, t1))
 
     def effect(self, fx: Effect) -> None:
         self.effects.append(fx)

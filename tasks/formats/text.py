@@ -72,3 +72,23 @@ def read_json(path: Path, what: str) -> Any:
         raise TaskDataError(f"{path}: {what} not found") from None
     except json.JSONDecodeError as exc:
         raise TaskDataError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON ({exc.msg})") from exc
+
+
+def read_jsonl(path: Path, what: str) -> list[tuple[int, Any]]:
+    """Parse a JSON-lines file -> ``[(1-based line number, value)]``, blank lines skipped;
+    errors name the file and the line."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise TaskDataError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TaskDataError(f"{path}: cannot read {what} ({exc})") from exc
+    rows = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            rows.append((lineno, json.loads(raw)))
+        except json.JSONDecodeError as exc:
+            raise TaskDataError(f"{path}:{lineno}:{exc.colno}: invalid JSON ({exc.msg})") from exc
+    return rows

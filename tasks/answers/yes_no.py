@@ -1,4 +1,4 @@
-"""Answer extraction for yes/no questions (the one extractor of that format).
+"""Yes/no answers.
 
 ``extract_yes_no`` reads a free-text answer; ``yes_probability`` reads the first generated
 position's top log-probabilities, which is how a frozen VLM's "Yes" becomes a continuous score.
