@@ -16,6 +16,7 @@ part ``span`` of it). The method returns raw text per query; the task extracts a
 from __future__ import annotations
 
 import abc
+import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,7 @@ class Task(abc.ABC):
     kind: ClassVar[str] = "frame"
     description: ClassVar[str] = ""
     splits: ClassVar[tuple[str, ...]] = ("test", "sample")
+    headline: ClassVar[tuple[str, ...]] = ()  # metrics a leaderboard shows first
 
     @abc.abstractmethod
     def load(self, data_root: Path | None, split: str) -> list[VideoSample]:
@@ -128,6 +130,30 @@ class Task(abc.ABC):
         Returns a JSON-serialisable dict ``{"metrics": {...}, ...}``; samples without a
         prediction are counted (``missing_videos``) and left out of the pooled metrics.
         """
+
+    def resolve_root(self, data_root: Path | None, split: str,
+                     sample_dataset: str | None) -> Path:
+        """The directory to read ``split`` from: ``data_root``, or for the ``sample`` split
+        without one the bundled sample world ``sample_dataset`` (generated on first use).
+
+        Raises:
+            ValueError: unknown split.
+            TaskDataError: no data root where one is needed, or it is not a directory.
+        """
+        if split not in self.splits:
+            raise ValueError(f"task {self.name!r} has no split {split!r}; "
+                             f"splits: {', '.join(self.splits)}")
+        if data_root is None:
+            if split != "sample" or sample_dataset is None:
+                raise TaskDataError(f"task {self.name!r}: split {split!r} needs a data root "
+                                    f"(--data-root) holding the dataset's annotation files")
+            # Imported lazily: only the sample split needs the generator.
+            sample_world = importlib.import_module("harness.sample_world")
+            data_root = sample_world.ensure_sample(sample_dataset)
+        root = Path(data_root)
+        if not root.is_dir():
+            raise TaskDataError(f"{root}: data root is not a directory")
+        return root
 
     def describe(self, samples: Sequence[VideoSample]) -> dict[str, Any]:
         """Dataset statistics (videos, frames, anomalous frames, per class)."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +124,7 @@ class FrameTask(Task):
     """A frame-score task over one dataset's test videos (kind ``"frame"``)."""
 
     kind: ClassVar[str] = "frame"
+    headline: ClassVar[tuple[str, ...]] = ("roc_auc", "pr_auc", "average_precision")
     dataset: ClassVar[str] = ""
     default_fps: ClassVar[float] = 30.0
     sample_dataset: ClassVar[str | None] = None
@@ -193,19 +193,7 @@ class FrameTask(Task):
         """Read the dataset's native files under ``root``, recording them in ``self.sources``."""
 
     def load(self, data_root: Path | None, split: str) -> list[VideoSample]:
-        if split not in self.splits:
-            raise ValueError(f"task {self.name!r} has no split {split!r}; "
-                             f"splits: {', '.join(self.splits)}")
-        if data_root is None:
-            if split != "sample" or self.sample_dataset is None:
-                raise TaskDataError(f"task {self.name!r}: split {split!r} needs a data root "
-                                    f"(--data-root) holding the dataset's annotation files")
-            # Imported lazily: only the sample split needs the generator.
-            sample_world = importlib.import_module("harness.sample_world")
-            data_root = sample_world.ensure_sample(self.sample_dataset)
-        root = Path(data_root)
-        if not root.is_dir():
-            raise TaskDataError(f"{root}: data root is not a directory")
+        root = self.resolve_root(data_root, split, self.sample_dataset)
         self.sources = {"data_root": str(root)}
         rows = self.read_rows(root)
         if not rows:

@@ -60,6 +60,8 @@ def _find(root: Path, name: str) -> Path | None:
 class HivauTask(TextTask):
     name = "hivau"
     kind = "caption"
+    headline = tuple(f"{lv}_{m}" for lv in ("clip", "event", "video")
+                     for m in ("bleu_4", "cider", "meteor", "rouge_l"))
     dataset = "HIVAU-70K"
     description = "HIVAU-70K clip/event/video captions and judgements (pycocoevalcap)"
     frame_plan_default: ClassVar[FramePlan] = FramePlan(12, "mid", 448 * 448)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.base import TaskDataError
+from tasks.formats.text import read_text
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,7 @@ def load_template(path: str | Path) -> PromptTemplate:
         TaskDataError: the file is missing, unreadable or empty.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise TaskDataError(f"{p}: prompt file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TaskDataError(f"{p}: cannot read prompt file ({exc})") from exc
+    text = read_text(p, "prompt file")
     m = _SECTIONS.match(text)
     if m:
         system, user = m.group("system").strip(), m.group("user").strip()

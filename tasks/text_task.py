@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import importlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -137,18 +136,7 @@ class TextTask(Task):
         """Read the dataset's native files under ``root`` (recording them in ``sources``)."""
 
     def load(self, data_root: Path | None, split: str) -> list[VideoSample]:
-        if split not in self.splits:
-            raise ValueError(f"task {self.name!r} has no split {split!r}; "
-                             f"splits: {', '.join(self.splits)}")
-        if data_root is None:
-            if split != "sample" or self.sample_dataset is None:
-                raise TaskDataError(f"task {self.name!r}: split {split!r} needs a data root "
-                                    f"(--data-root) holding the dataset's annotation files")
-            sample_world = importlib.import_module("harness.sample_world")
-            data_root = sample_world.ensure_sample(self.sample_dataset)
-        root = Path(data_root)
-        if not root.is_dir():
-            raise TaskDataError(f"{root}: data root is not a directory")
+        root = self.resolve_root(data_root, split, self.sample_dataset)
         self.sources = {"data_root": str(root)}
         samples = self.read_samples(root)
         if not samples:
@@ -222,6 +210,51 @@ class TextTask(Task):
         """``(reference, hypothesis)`` texts the LLM judge compares; tasks with free-text
         answers override this (multiple choice has nothing to judge)."""
         raise TaskDataError(f"task {self.name!r} has no free-text answers to judge")
+
+
+MATCH_MODES = ("extract", "exact")
+
+
+@dataclass
+class ChoiceSettings(TextSettings):
+    """``match``: ``"extract"`` reads the letter with :func:`tasks.answers.extract_choice`;
+    ``"exact"`` applies the benchmark's official string rule (:meth:`ChoiceTask.exact`)."""
+
+    match: str = "extract"
+
+
+class ChoiceTask(TextTask):
+    """A multiple-choice task: the answer is a letter among each query's options."""
+
+    kind: ClassVar[str] = "mcq"
+    Settings: ClassVar[type[TextSettings]] = ChoiceSettings
+    settings: ChoiceSettings
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        if self.settings.match not in MATCH_MODES:
+            raise ValueError(f"task {self.name!r}: match must be one of {MATCH_MODES}, got "
+                             f"{self.settings.match!r}")
+        if self.settings.judge:
+            raise ValueError(f"task {self.name!r}: judge=true needs free-text answers; a "
+                             f"multiple-choice task has none to judge")
+
+    @staticmethod
+    def exact(response: str) -> str | None:
+        """The official rule's answer from a raw response (None: no answer)."""
+        return response.strip().upper() or None
+
+    def answer(self, item: Item) -> str | None:
+        """The letter read from the response (None: unanswered or unreadable)."""
+        from tasks.answers import extract_choice
+
+        if item.response is None:
+            return None
+        if self.settings.match == "exact":
+            return self.exact(item.response)
+        letters = [k for k, _ in item.query.options] or ["A", "B", "C", "D"]
+        return extract_choice(item.response, letters,
+                              [t for _, t in item.query.options] or None)
 
 
 def require(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:

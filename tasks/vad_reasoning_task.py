@@ -106,6 +106,7 @@ def reasoning_metrics(refs: Sequence[str], hyps: Sequence[str]) -> dict[str, flo
 class VadReasoningTask(TextTask):
     name = "vad_reasoning"
     kind = "reasoning"
+    headline = ("accuracy", "f1", "miou", "r05", "bleu_4", "meteor", "rougeL_f")
     dataset = "Vad-Reasoning"
     description = "Vad-R1's Vad-Reasoning test: detection, grounding and reasoning text"
     frame_plan_default: ClassVar[FramePlan] = FramePlan(16, "linspace", 128 * 28 * 28)

@@ -25,27 +25,19 @@ from __future__ import annotations
 import ast
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from tasks.answers import extract_choice, split_question_options
+from tasks.answers import split_question_options
 from tasks.base import Query, TaskDataError, VideoSample
-from tasks.text_task import FramePlan, Item, TextSettings, TextTask, slug
+from tasks.text_task import ChoiceTask, FramePlan, Item, slug
 
 INSTRUCTION = (
     "Answer the multiple-choice question about this video. Reply with the letter of the "
     "correct option (A, B, C or D) and nothing else."
 )
-MATCH_MODES = ("extract", "exact")
-
-
-@dataclass
-class VaneSettings(TextSettings):
-    match: str = "extract"
-
 
 def read_qa(path: Path) -> list[tuple[str, str]]:
     """``<clip>_qa.txt`` -> ``[(question, answer letter)]`` (errors name file and item)."""
@@ -83,21 +75,14 @@ def _category_dirs(root: Path) -> list[tuple[str, str, Path]]:
     return out
 
 
-class VaneTask(TextTask):
+class VaneTask(ChoiceTask):
     name = "vane"
     kind = "mcq"
+    headline = ("accuracy",)
     dataset = "VANE-Bench"
     description = "VANE-Bench multiple-choice anomaly questions, accuracy per category"
     frame_plan_default: ClassVar[FramePlan] = FramePlan(16, "linspace")
     sample_dataset = "vane"
-    Settings = VaneSettings
-    settings: VaneSettings
-
-    def __init__(self, **settings: Any) -> None:
-        super().__init__(**settings)
-        if self.settings.match not in MATCH_MODES:
-            raise ValueError(f"task 'vane': match must be one of {MATCH_MODES}, got "
-                             f"{self.settings.match!r}")
 
     def protocol(self) -> dict[str, Any]:
         return super().protocol() | {"instruction": INSTRUCTION, "match": self.settings.match,
@@ -127,16 +112,12 @@ class VaneTask(TextTask):
                                            references=refs))
         return samples
 
-    def answer(self, item: Item) -> str | None:
-        if item.response is None:
-            return None
-        if self.settings.match == "exact":
-            a = item.response.strip()
-            a = a[:-1] if a.endswith(")") else a
-            return a if len(a) == 1 else None
-        letters = [k for k, _ in item.query.options] or ["A", "B", "C", "D"]
-        return extract_choice(item.response, letters,
-                              [t for _, t in item.query.options] or None)
+    @staticmethod
+    def exact(response: str) -> str | None:
+        """VANE's scorer: one trailing ")" removed, then exactly one character."""
+        a = response.strip()
+        a = a[:-1] if a.endswith(")") else a
+        return a if len(a) == 1 else None
 
     def score(self, items: Sequence[Item]) -> dict[str, Any]:
         by_cat: dict[str, list[bool]] = defaultdict(list)

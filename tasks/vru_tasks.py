@@ -27,45 +27,30 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from tasks.answers import extract_choice, parse_options
+from tasks.answers import parse_options
 from tasks.base import Query, TaskDataError, VideoSample
 from tasks.formats import vru
-from tasks.text_task import FramePlan, Item, TextSettings, TextTask, slug
+from tasks.text_task import ChoiceTask, FramePlan, Item, TextTask, slug
 
 CAPTION_PROMPT = (
     "Describe this traffic video in detail as one paragraph: the weather and lighting, the "
     "road and its surroundings, the road users involved and how they move, how the accident "
     "happens, and what follows it."
 )
-MATCH_MODES = ("extract", "exact")
-
-
-@dataclass
-class VruQaSettings(TextSettings):
-    match: str = "extract"
-
-
-class VruAccidentQaTask(TextTask):
+class VruAccidentQaTask(ChoiceTask):
     name = "vru_accident_qa"
     kind = "mcq"
+    headline = ("acc_avg", "acc_weather_and_light", "acc_location", "acc_road_type",
+                "acc_accident_type", "acc_accident_reason", "acc_prevention_method")
     dataset = "VRU-Accident"
     description = "VRU-Accident multiple-choice QA: six categories, acc_avg (official README)"
     frame_plan_default: ClassVar[FramePlan] = FramePlan(8, "arange")
     sample_dataset = "vru_accident"
-    Settings = VruQaSettings
-    settings: VruQaSettings
-
-    def __init__(self, **settings: Any) -> None:
-        super().__init__(**settings)
-        if self.settings.match not in MATCH_MODES:
-            raise ValueError(f"task {self.name!r}: match must be one of {MATCH_MODES}, got "
-                             f"{self.settings.match!r}")
 
     def protocol(self) -> dict[str, Any]:
         return super().protocol() | {
@@ -98,15 +83,6 @@ class VruAccidentQaTask(TextTask):
                 samples.append(VideoSample(sid, 0, 0.0, path=vpath, extra=extra,
                                            queries=tuple(queries), references=refs))
         return samples
-
-    def answer(self, item: Item) -> str | None:
-        """The letter read from the response (None: unanswered or unreadable)."""
-        if item.response is None:
-            return None
-        if self.settings.match == "exact":
-            return item.response.strip().upper() or None
-        letters = [k for k, _ in item.query.options] or ["A", "B", "C", "D"]
-        return extract_choice(item.response, letters, [t for _, t in item.query.options])
 
     def score(self, items: Sequence[Item]) -> dict[str, Any]:
         hits: dict[tuple[str, str], list[bool]] = defaultdict(list)
@@ -144,6 +120,7 @@ def accuracy_tables(hits: dict[tuple[str, str], list[bool]]) -> dict[str, Any]:
 class VruAccidentCaptionTask(TextTask):
     name = "vru_accident_caption"
     kind = "caption"
+    headline = ("spice", "meteor", "comet", "rouge1_f", "rouge2_f", "rougeL_f")
     dataset = "VRU-Accident"
     description = "VRU-Accident dense captioning: SPICE, METEOR, COMET, ROUGE (official)"
     frame_plan_default: ClassVar[FramePlan] = FramePlan(8, "arange")

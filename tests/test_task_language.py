@@ -175,3 +175,5 @@ def test_task_settings_are_checked() -> None:
         VruAccidentQaTask(match="fuzzy")
     with pytest.raises(ValueError, match="unknown setting"):
         VaneTask(levle="clip")
+    with pytest.raises(ValueError, match="judge=true needs free-text answers"):
+        VaneTask(judge=True)

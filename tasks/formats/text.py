@@ -74,15 +74,20 @@ def read_json(path: Path, what: str) -> Any:
         raise TaskDataError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON ({exc.msg})") from exc
 
 
-def read_jsonl(path: Path, what: str) -> list[tuple[int, Any]]:
-    """Parse a JSON-lines file -> ``[(1-based line number, value)]``, blank lines skipped;
-    errors name the file and the line."""
+def read_text(path: Path, what: str) -> str:
+    """A UTF-8 text file's content (BOM dropped); errors name the file and ``what`` it is."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise TaskDataError(f"{path}: {what} not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise TaskDataError(f"{path}: cannot read {what} ({exc})") from exc
+
+
+def read_jsonl(path: Path, what: str) -> list[tuple[int, Any]]:
+    """Parse a JSON-lines file -> ``[(1-based line number, value)]``, blank lines skipped;
+    errors name the file and the line."""
+    text = read_text(path, what)
     rows = []
     for lineno, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
