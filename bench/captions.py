@@ -96,6 +96,25 @@ def main() -> None:
         "caption_metrics_hivau_3339.meteor_java_starts", meteor, "processes", "== 1",
         meteor == 1, ptb_tokenizer_starts=java.count("PTBTokenizer"),
     )  # fmt: skip
+    task_scoring(path, hyps)
+
+
+def task_scoring(path: Path, hyps: dict[str, str]) -> None:
+    """The ``hivau`` task's own evaluation of the 3,339 rows: 3 levels + 7 level/task groups,
+    each its own corpus, one PTB call and one METEOR process for all."""
+    from tasks.hivau_task import HivauTask
+
+    task = HivauTask()
+    samples = task.load(path.parent, "test")
+    preds = {s.video_id: {"responses": {q.qid: hyps[q.qid] for q in s.queries}}
+             for s in samples}
+    with _JavaStarts() as java:
+        t0 = time.perf_counter()
+        result = task.evaluate(samples, preds)
+        dt = time.perf_counter() - t0
+    emit("hivau_task_scoring_3339", dt, "s", "< 60", dt < 60.0,
+         groups=len(result["group_sizes"]), metrics=len(result["metrics"]),
+         meteor_java_starts=java.count("meteor-1.5.jar"))
 
 
 if __name__ == "__main__":
