@@ -21,7 +21,7 @@ import numpy as np
 
 from harness.engines.base import Engine, EngineCapabilities
 from harness.video import Frames, read_frames
-from tasks.base import VideoSample
+from tasks.base import VideoSample, build_settings
 from tasks.text_task import FramePlan
 from tasks.windows import Sampler, WindowSpec, sample_window
 
@@ -121,13 +121,7 @@ class Method(abc.ABC):
 
     def __init__(self, engine: Engine | None = None, **settings: Any) -> None:
         self.engine = engine
-        names = {f.name for f in dataclasses.fields(self.Settings)}
-        unknown = sorted(set(settings) - names)
-        if unknown:
-            raise ValueError(
-                f"method {self.name!r}: unknown setting(s) {unknown}; known: {sorted(names)}"
-            )
-        self.settings = self.Settings(**settings)
+        self.settings = build_settings(self.Settings, f"method {self.name!r}", settings)
 
     @abc.abstractmethod
     def predict(self, sample: VideoSample, ctx: RunContext) -> dict[str, Any]:

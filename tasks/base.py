@@ -99,6 +99,18 @@ class VideoSample:
 Sample = VideoSample
 
 
+def build_settings(cls: type, owner: str, values: Mapping[str, Any]) -> Any:
+    """``cls(**values)`` for a settings dataclass; an unknown name fails with the owner's name
+    and the known settings (``owner`` is e.g. ``"task 'hivau'"``)."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"{owner}: unknown setting(s) {unknown}; known: {sorted(names)}")
+    return cls(**values)
+
+
 class TaskDataError(ValueError):
     """An annotation file is malformed or missing; the message names the file and the field."""
 

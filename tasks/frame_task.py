@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tasks.base import NORMAL, Task, TaskDataError, VideoSample
+from tasks.base import NORMAL, Task, TaskDataError, VideoSample, build_settings
 from tasks.labels import intervals_to_labels
 from tasks.metrics.frame import (
     BootstrapEntry,
@@ -131,12 +131,7 @@ class FrameTask(Task):
     Settings: ClassVar[type[FrameSettings]] = FrameSettings
 
     def __init__(self, **settings: Any) -> None:
-        names = {f.name for f in dataclasses.fields(self.Settings)}
-        unknown = sorted(set(settings) - names)
-        if unknown:
-            raise ValueError(f"task {self.name!r}: unknown setting(s) {unknown}; "
-                             f"known: {sorted(names)}")
-        self.settings = self.Settings(**settings)
+        self.settings = build_settings(self.Settings, f"task {self.name!r}", settings)
         s = self.settings
         if s.label_convention not in (None, *CONVENTIONS):
             raise ValueError(f"task {self.name!r}: label_convention must be one of "

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tasks.base import Query, Task, TaskDataError, VideoSample
+from tasks.base import Query, Task, TaskDataError, VideoSample, build_settings
 from tasks.windows import SAMPLERS, Sampler
 
 
@@ -90,12 +90,7 @@ class TextTask(Task):
     Settings: ClassVar[type[TextSettings]] = TextSettings
 
     def __init__(self, **settings: Any) -> None:
-        names = {f.name for f in dataclasses.fields(self.Settings)}
-        unknown = sorted(set(settings) - names)
-        if unknown:
-            raise ValueError(f"task {self.name!r}: unknown setting(s) {unknown}; "
-                             f"known: {sorted(names)}")
-        self.settings = self.Settings(**settings)
+        self.settings = build_settings(self.Settings, f"task {self.name!r}", settings)
         s = self.settings
         if s.sampler is not None and s.sampler not in SAMPLERS:
             raise ValueError(f"task {self.name!r}: sampler must be one of {SAMPLERS}, "
