@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	@command -v java >/dev/null 2>&1 || { echo "warning: no 'java' on PATH: pycocoevalcap's PTB tokenizer and METEOR (HIVAU captions) need a Java runtime; install one with 'apt-get install -y default-jre-headless'" >&2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,ray]'
 	touch $(STAMP)
 
 install: $(STAMP)

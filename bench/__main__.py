@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import captions, decode, metrics, overhead
+from bench import cache, captions, decode, metrics, overhead
 
-for mod in (decode, metrics, overhead, captions):
+for mod in (decode, metrics, overhead, captions, cache):
     mod.main()

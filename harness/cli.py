@@ -10,6 +10,9 @@ Commands::
 
 ``--level clip|event|video`` is short for ``--task-arg level=...`` (the ``hivau`` task).
 
+``--executor ray --workers N`` predicts with N Ray actors, one engine each (see
+:mod:`harness.executors`); results and ``--resume`` do not depend on the executor.
+
 Exit codes: 0 success, 2 bad usage or input (the message names the file or field), 1 other
 failures.
 """
@@ -81,6 +84,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="hivau: question level (default: all three)")
     r.add_argument("--method-arg", action="append", metavar="KEY=VALUE")
     r.add_argument("--engine-arg", action="append", metavar="KEY=VALUE")
+    r.add_argument("--executor", default=None, metavar="{local,ray}",
+                   help="who predicts: local (default, this process) or ray (--workers actors, "
+                   "one engine each)")
+    r.add_argument("--workers", type=int, default=None,
+                   help="ray: number of workers (actors), one engine each (default 1)")
+    r.add_argument("--worker-cpus", type=float, default=None,
+                   help="ray: CPUs each worker asks Ray for (default 1)")
+    r.add_argument("--ray-address", default=None,
+                   help="ray: address of a running cluster to join (default: start Ray locally)")
+    r.add_argument("--no-cache", dest="cache", action="store_false", default=None,
+                   help="do not use cached engine responses")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--json", action="store_true", help="print metrics.json instead of a table")
 
@@ -177,6 +191,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         "task_args": _task_args(args) or None,
         "method_args": parse_kv(args.method_arg, "--method-arg") or None,
         "engine_args": parse_kv(args.engine_arg, "--engine-arg") or None,
+        "executor": args.executor, "workers": args.workers, "worker_cpus": args.worker_cpus,
+        "ray_address": args.ray_address, "cache": args.cache,
     }
     cfg = build_config(file_values, cli)
     res = run(cfg, progress=not args.no_progress)

@@ -4,6 +4,10 @@ Precedence: built-in defaults < ``--config FILE.yaml`` < command-line flags. The
 uses the same names as the flags (``method``, ``task``, ``model``, ``data_root``, ...) plus
 three mappings passed through to the components: ``task_args``, ``method_args`` and
 ``engine_args``. An unknown key is an error naming the file and the key.
+
+How a run is executed (``executor``, ``workers``, ``worker_cpus``, ``ray_address``) and
+whether engine responses are cached (``cache``) do not define the result: they are left out
+of :meth:`RunConfig.identity`, so a run may be resumed with other values.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +54,12 @@ class RunConfig:
     task_args: dict[str, Any] = field(default_factory=dict)
     method_args: dict[str, Any] = field(default_factory=dict)
     engine_args: dict[str, Any] = field(default_factory=dict)
+    # how the run is executed: not part of the result (see harness/executors)
+    executor: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
+    worker_cpus: float = 1.0
+    cache: bool = True
 
     def resolved_split(self) -> str:
         return self.split or ("test" if self.data_root else "sample")
@@ -65,6 +76,12 @@ class RunConfig:
         """Short hash of :meth:`identity` (names default run directories)."""
         text = json.dumps(self.identity(), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+    def execution(self) -> dict[str, Any]:
+        """How the run is executed (recorded, never compared on resume)."""
+        return {"executor": self.executor, "workers": self.workers,
+                "worker_cpus": self.worker_cpus, "ray_address": self.ray_address,
+                "cache": self.cache}
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
@@ -108,8 +125,11 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "run_name": (str, type(None)), "limit": (int, type(None)), "resume": (bool,),
     "seed": (int,), "strict": (bool,), "device": (str,), "dtype": (str,),
     "max_pixels": (int, type(None)), "task_args": (dict,), "method_args": (dict,),
-    "engine_args": (dict,),
+    "engine_args": (dict,), "executor": (str,), "workers": (int,),
+    "ray_address": (str, type(None)), "worker_cpus": (int, float), "cache": (bool,),
 }
+
+EXECUTORS = ("local", "ray")
 
 
 def _check_type(key: str, value: Any) -> None:
@@ -134,6 +154,7 @@ def build_config(file_values: dict[str, Any], cli_values: dict[str, Any]) -> Run
     for key, value in merged.items():
         _check_type(key, value)
     cfg = RunConfig(**merged)
+    cfg.worker_cpus = float(cfg.worker_cpus)
     if not cfg.method:
         raise ConfigError("no method given (--method or 'method:' in the config file)")
     if not cfg.task:
@@ -142,4 +163,21 @@ def build_config(file_values: dict[str, Any], cli_values: dict[str, Any]) -> Run
         raise ConfigError(f"batch_size must be >= 1, got {cfg.batch_size}")
     if cfg.limit is not None and cfg.limit < 1:
         raise ConfigError(f"limit must be >= 1, got {cfg.limit}")
+    check_execution(cfg)
     return cfg
+
+
+def check_execution(cfg: RunConfig) -> None:
+    """Validate the execution fields; messages name the flag and the config key."""
+    if cfg.executor not in EXECUTORS:
+        raise ConfigError(f"--executor / executor: unknown executor {cfg.executor!r}; "
+                          f"choose one of {', '.join(EXECUTORS)}")
+    if cfg.workers < 1:
+        raise ConfigError(f"--workers / workers must be >= 1, got {cfg.workers}")
+    if not (cfg.worker_cpus > 0 and math.isfinite(cfg.worker_cpus)):
+        raise ConfigError(f"--worker-cpus / worker_cpus must be > 0, got {cfg.worker_cpus}")
+    if cfg.executor == "local" and cfg.workers != 1:
+        raise ConfigError(f"--workers {cfg.workers} needs --executor ray (the local executor "
+                          f"runs one worker in this process)")
+    if cfg.executor == "local" and cfg.ray_address:
+        raise ConfigError("--ray-address / ray_address needs --executor ray")

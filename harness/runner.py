@@ -5,6 +5,11 @@ are built and checked against each other and the task before any video is decode
 unfinished sample is predicted and its record appended (flushed) to the run store; videos that
 cannot be read become error records (fatal with ``strict``); the task pools the records into
 metrics; ``metrics.json`` is written and the run is registered in the runs index.
+
+Who predicts is the executor's business (:mod:`harness.executors`): ``local`` (default) runs
+one engine and method in this process, ``ray`` runs one per Ray actor. Either way only this
+process writes the run store, and the executor and worker count are recorded (``execution``
+in config.json and run_info.json) but not compared on ``--resume``.
 """
 
 from __future__ import annotations
@@ -24,16 +29,17 @@ from typing import Any
 import numpy as np
 
 from harness import index
+from harness.cache import wrap_engine
 from harness.config import RunConfig
 from harness.engines.base import Engine
 from harness.registry import ENGINES, METHODS, TASKS
 from harness.store import RunStore
 from harness.video import VideoError
-from methods.base import Method, RunContext
+from methods.base import Method
 from tasks.base import Task, VideoSample
 
 PACKAGES = ("vad-eval", "numpy", "scikit-learn", "scipy", "av", "torch", "transformers",
-            "tokenizers", "vllm")
+            "tokenizers", "vllm", "ray")
 PLUMBING_NOTICE = (
     "NOTICE: {model} is a tiny randomly initialised model: these numbers are a plumbing check, "
     "not a benchmark. Pass --model with a real checkpoint for real numbers."
@@ -110,9 +116,12 @@ def build_engine(cfg: RunConfig) -> Engine:
             "batch_size": cfg.batch_size, "seed": cfg.seed, "max_pixels": cfg.max_pixels,
             **cfg.engine_args}
     try:
-        return cls(**args)  # type: ignore[operator,no-any-return]
+        engine = cls(**args)  # type: ignore[operator]
     except (TypeError, ValueError) as exc:
         raise RunError(f"engine {cfg.engine!r}: bad engine setting: {exc}") from exc
+    # the response cache (harness/cache.py): deterministic requests answered from earlier
+    # runs; `--no-cache` leaves a pass-through wrapper that records that it was off
+    return wrap_engine(engine, enabled=cfg.cache)
 
 
 def build_method(cfg: RunConfig, engine: Engine | None) -> Method:
@@ -141,10 +150,11 @@ def _run_dir(cfg: RunConfig) -> Path:
 
 def run(cfg: RunConfig, progress: bool = True, log: Any = None) -> RunResult:
     """Run (or resume) one evaluation; returns where it went and the metrics."""
+    from harness.executors import make_executor
+
     log = log or sys.stderr
     t0 = time.perf_counter()
     split = cfg.resolved_split()
-    notices: list[str] = []
     task = build_task(cfg)
     method_cls = METHODS.get(cfg.method)
     if task.kind not in getattr(method_cls, "task_kinds", frozenset()):
@@ -158,88 +168,73 @@ def run(cfg: RunConfig, progress: bool = True, log: Any = None) -> RunResult:
     if not samples:
         raise RunError(f"task {cfg.task!r} split {split!r} has no samples")
 
-    needs = method_cls.needs  # type: ignore[attr-defined]
-    engine: Engine | None = None
-    if needs.engine:
-        engine = build_engine(cfg)
-        problems = needs.check(engine.capabilities, engine.name)
-        if problems:
-            raise RunError(f"method {cfg.method!r} cannot run on this engine: "
-                           + "; ".join(problems))
-        resolved = getattr(engine, "resolved", None)
-        if resolved is not None and getattr(resolved, "is_tiny", False):
-            notices.append(PLUMBING_NOTICE.format(model=resolved.id))
-    method = build_method(cfg, engine)
-    window = None
-    if hasattr(task, "window_spec"):  # the grid the method will really use is the protocol's
-        window = method.window_spec(task.window_spec)
-        task.window_spec = window
-
-    engine_info = engine.describe() if engine is not None else None
-    run_dir = _run_dir(cfg)
-    store = RunStore(run_dir)
-    config = {
-        "resolved": asdict(cfg) | {"split": split},
-        "task": cfg.task, "method": cfg.method, "model": cfg.model, "engine": cfg.engine,
-        "split": split, "seed": cfg.seed,
-        "method_settings": method.describe(),
-        "engine_info": engine_info,
-        # what must not change on --resume (batch size may: results do not depend on it)
-        "engine_identity": {k: engine_info.get(k) for k in ("engine", "model", "family",
-                                                             "dtype", "device")}
-        if engine_info else None,
-        "protocol": task.protocol(),
-        "dataset": {"fingerprint": dataset_fingerprint(samples), "n_samples": len(samples),
-                    "data_root": str(data_root) if data_root else None},
-        "versions": package_versions(),
-        "git": git_state(),
-        "command": sys.argv,
-    }
-    store.open(config, resume=cfg.resume,
-               compare=("task", "method", "model", "split", "seed", "method_settings",
-                        "engine_identity", "protocol", "dataset"))
-    index.register_run(cfg.out, run_dir, config | {"model": _model_id(engine, cfg)})
-
-    for note in notices:
-        print(note, file=log)
-    done = store.finished()
-    todo = [s for s in samples if s.video_id not in done]
-    ctx = RunContext(seed=cfg.seed, batch_size=cfg.batch_size, max_pixels=cfg.max_pixels)
-    if window is not None:
-        ctx.window = window
-    ctx.frame_plan = getattr(task, "frame_plan", None)
-    np.random.seed(cfg.seed)
-    n_err = 0
-    per_video: list[float] = []
-    bar = _progress(len(todo), f"{cfg.task}/{cfg.method}", progress, log)
+    executor = make_executor(cfg, log)
     try:
-        for sample in todo:
-            tv = time.perf_counter()
-            try:
-                if sample.extra.get("unreadable"):
-                    raise VideoError(sample.path, str(sample.extra["unreadable"]))
-                record = method.predict(sample, ctx)
-            except VideoError as exc:
-                n_err += 1
-                store.append_error({"video_id": sample.video_id, "path": exc.path,
-                                    "reason": exc.reason, "time": time.time()})
-                if cfg.strict:
-                    raise RunError(f"video {sample.video_id}: {exc} (--strict)") from exc
-                print(f"warning: skipping {sample.video_id}: {exc}", file=log)
-            else:
-                store.append_prediction(record)
-            per_video.append(time.perf_counter() - tv)
-            bar.update(1)
+        # the engine(s) and method(s), built and checked before any video is decoded
+        setup = executor.start(task)
+        model_id = setup.model_id or cfg.model
+        engine_info = setup.engine_info
+        execution = executor.describe()
+        run_dir = _run_dir(cfg)
+        store = RunStore(run_dir)
+        config = {
+            "resolved": asdict(cfg) | {"split": split},
+            "task": cfg.task, "method": cfg.method, "model": cfg.model, "engine": cfg.engine,
+            "split": split, "seed": cfg.seed,
+            "method_settings": setup.method_settings,
+            "engine_info": engine_info,
+            # what must not change on --resume (batch size, executor and workers may: results
+            # do not depend on them)
+            "engine_identity": {k: engine_info.get(k) for k in ("engine", "model", "family",
+                                                                 "dtype", "device")}
+            if engine_info else None,
+            "protocol": task.protocol(),
+            "dataset": {"fingerprint": dataset_fingerprint(samples), "n_samples": len(samples),
+                        "data_root": str(data_root) if data_root else None},
+            "versions": package_versions(),
+            "git": git_state(),
+            "command": sys.argv,
+            "execution": execution,
+        }
+        store.open(config, resume=cfg.resume,
+                   compare=("task", "method", "model", "split", "seed", "method_settings",
+                            "engine_identity", "protocol", "dataset"))
+        index.register_run(cfg.out, run_dir, config | {"model": model_id})
+
+        for note in setup.notices:
+            print(note, file=log)
+        done = store.finished()
+        todo = [s for s in samples if s.video_id not in done]
+        n_err = 0
+        per_video: list[float] = []
+
+        def on_record(record: dict[str, Any], seconds: float) -> None:
+            store.append_prediction(record)
+            per_video.append(seconds)
+
+        def on_error(sample: VideoSample, exc: VideoError, seconds: float) -> None:
+            nonlocal n_err
+            n_err += 1
+            store.append_error({"video_id": sample.video_id, "path": exc.path,
+                                "reason": exc.reason, "time": time.time()})
+            if cfg.strict:
+                raise RunError(f"video {sample.video_id}: {exc} (--strict)") from exc
+            print(f"warning: skipping {sample.video_id}: {exc}", file=log)
+            per_video.append(seconds)
+
+        bar = _progress(len(todo), f"{cfg.task}/{cfg.method}", progress, log)
+        try:
+            executor.run(todo, on_record, on_error, bar)
+        finally:
+            bar.close()
     finally:
-        bar.close()
-        if engine is not None and hasattr(engine, "close"):
-            engine.close()
+        executor.close()
 
     predictions = store.predictions()
     evaluated = task.evaluate(samples, predictions)
     failed = sorted({e["video_id"] for e in store.errors()} - set(predictions))
     result = {
-        "task": cfg.task, "method": cfg.method, "model": _model_id(engine, cfg),
+        "task": cfg.task, "method": cfg.method, "model": model_id,
         "split": split, **evaluated,
         "errors": {"n_videos": len(failed), "videos": failed},
     }
@@ -247,15 +242,13 @@ def run(cfg: RunConfig, progress: bool = True, log: Any = None) -> RunResult:
     elapsed = time.perf_counter() - t0
     store.write_info({"elapsed_s": elapsed, "videos_this_session": len(per_video),
                       "mean_s_per_video": float(np.mean(per_video)) if per_video else None,
-                      "errors_this_session": n_err, "finished_at": time.time()})
-    index.register_run(cfg.out, run_dir, config | {"model": _model_id(engine, cfg)},
+                      "errors_this_session": n_err, "finished_at": time.time(),
+                      "execution": execution,
+                      "cache": getattr(executor, "cache_stats", None)})
+    index.register_run(cfg.out, run_dir, config | {"model": model_id},
                        status="done", metrics=result.get("metrics"))
-    return RunResult(run_dir, result, len(predictions), len(failed), elapsed, notices)
-
-
-def _model_id(engine: Engine | None, cfg: RunConfig) -> str | None:
-    resolved = getattr(engine, "resolved", None)
-    return getattr(resolved, "id", None) or cfg.model
+    return RunResult(run_dir, result, len(predictions), len(failed), elapsed,
+                     list(setup.notices))
 
 
 class _NoBar:

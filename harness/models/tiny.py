@@ -5,6 +5,13 @@
 (``InternVLForConditionalGeneration``, Qwen2 text model) exist to check the plumbing (engines,
 methods, CLI) on CPU in seconds: their outputs are gibberish, never a benchmark.
 
+``tiny-qwen2-lm`` (:data:`TINY_TEXT_MODELS`) is the language model of ``tiny-qwen2-vl`` alone,
+saved as a ``Qwen2ForCausalLM`` checkpoint with the same tokenizer and chat template: the same
+weights, so on text-only prompts it gives the same logits as ``tiny-qwen2-vl`` (M-RoPE with equal
+position ids in all sections is plain RoPE). It exists for the ``vllm`` engine, which can serve
+text-only architectures on the CPU build of torch but not the Qwen2-VL ones (their vLLM
+modules import torchvision, which has no CPU build for this torch).
+
 Shapes: text hidden 64 = 2 heads x 32 (vLLM's CPU attention needs head size >= 32), 1 KV head,
 2 layers, MLP 128; vision depth 2, hidden 64 = 2 heads x 32, patch 14, spatial merge 2,
 temporal patch 2 (Qwen). The vocabulary is :mod:`harness.models.tokenizer` (about 2k tokens).
@@ -42,6 +49,10 @@ TINY_MODELS: dict[str, str] = {
     "tiny-qwen2-vl": "qwen2_vl",
     "tiny-qwen2.5-vl": "qwen2_5_vl",
     "tiny-internvl": "internvl",
+}
+#: text-only tiny model id -> (vision-language tiny model whose language model it is).
+TINY_TEXT_MODELS: dict[str, str] = {
+    "tiny-qwen2-lm": "tiny-qwen2-vl",
 }
 #: Bump when the recipe changes; a cached build with another version is rebuilt.
 RECIPE_VERSION = 2
@@ -150,6 +161,44 @@ def _make_model(config: Any, seed: int) -> Any:
     return model
 
 
+def _language_model_of(vlm: Any) -> Any:
+    """The text model of a Qwen2-VL-style ``vlm`` as a ``Qwen2ForCausalLM`` with the same
+    weights (embeddings, decoder layers, final norm, output head)."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    text = vlm.config.get_text_config()
+    rope = dict(getattr(text, "rope_parameters", None) or {})
+    cfg = Qwen2Config(
+        vocab_size=text.vocab_size,
+        hidden_size=text.hidden_size,
+        intermediate_size=text.intermediate_size,
+        num_hidden_layers=text.num_hidden_layers,
+        num_attention_heads=text.num_attention_heads,
+        num_key_value_heads=text.num_key_value_heads,
+        max_position_embeddings=text.max_position_embeddings,
+        max_window_layers=text.max_window_layers,
+        rms_norm_eps=text.rms_norm_eps,
+        hidden_act=text.hidden_act,
+        rope_parameters={"rope_type": "default", "rope_theta": rope.get("rope_theta", 1e6)},
+        bos_token_id=text.bos_token_id,
+        eos_token_id=text.eos_token_id,
+        pad_token_id=text.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        lm = Qwen2ForCausalLM(cfg).float()
+    src = vlm.model.language_model.state_dict()
+    dst = {f"model.{k}": v for k, v in src.items()}
+    dst["lm_head.weight"] = vlm.lm_head.weight.detach()
+    missing, unexpected = lm.load_state_dict(dst, strict=False)
+    missing = [k for k in missing if not k.endswith("rotary_emb.inv_freq")]
+    if missing or unexpected:
+        raise RuntimeError(f"language-model copy mismatch: {missing} / {unexpected}")
+    lm.eval()
+    return lm
+
+
 def _preprocessor_config(family: str) -> dict[str, Any]:
     if family == "internvl":
         return {
@@ -180,14 +229,17 @@ def write_tiny(model_id: str, out_dir: Path, seed: int = SEED) -> Path:
     """Build tiny model ``model_id`` into ``out_dir`` (created; must not hold another model)."""
     from transformers import GenerationConfig, PreTrainedTokenizerFast
 
-    if model_id not in TINY_MODELS:
-        raise KeyError(f"unknown tiny model {model_id!r}; known: {sorted(TINY_MODELS)}")
-    family = TINY_MODELS[model_id]
+    if model_id not in TINY_MODELS and model_id not in TINY_TEXT_MODELS:
+        raise KeyError(f"unknown tiny model {model_id!r}; known: {_known()}")
+    base_id = TINY_TEXT_MODELS.get(model_id, model_id)
+    family = TINY_MODELS[base_id]
     out_dir.mkdir(parents=True, exist_ok=True)
     tok = build_tokenizer(INTERNVL_TOKENS if family == "internvl" else ())
     ids = special_token_ids(tok)
-    config = tiny_config(model_id, tok)
-    model = _make_model(config, seed + sorted(TINY_MODELS).index(model_id))
+    config = tiny_config(base_id, tok)
+    model = _make_model(config, seed + sorted(TINY_MODELS).index(base_id))
+    if model_id in TINY_TEXT_MODELS:
+        model = _language_model_of(model)
     model.generation_config = GenerationConfig(
         bos_token_id=ids["<|endoftext|>"],
         eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
@@ -230,7 +282,8 @@ def write_tiny(model_id: str, out_dir: Path, seed: int = SEED) -> Path:
     tok_cfg["tokenizer_class"] = "PreTrainedTokenizerFast"
     _write_json(tok_cfg_path, tok_cfg)
     _write_json(out_dir / "chat_template.json", {"chat_template": template})
-    _write_json(out_dir / "preprocessor_config.json", _preprocessor_config(family))
+    if model_id not in TINY_TEXT_MODELS:
+        _write_json(out_dir / "preprocessor_config.json", _preprocessor_config(family))
     if family == "internvl":
         _write_json(
             out_dir / "processor_config.json",
@@ -238,6 +291,10 @@ def write_tiny(model_id: str, out_dir: Path, seed: int = SEED) -> Path:
         )
     _write_json(out_dir / _STAMP, {"model_id": model_id, "recipe": RECIPE_VERSION, "seed": seed})
     return out_dir
+
+
+def _known() -> list[str]:
+    return sorted([*TINY_MODELS, *TINY_TEXT_MODELS])
 
 
 def _is_current(path: Path, model_id: str) -> bool:
@@ -251,11 +308,12 @@ def _is_current(path: Path, model_id: str) -> bool:
 def build_tiny(model_id: str) -> Path:
     """Return ``cache_dir()/models/<model_id>``, building it first if absent or stale.
 
-    Safe with concurrent processes: each builds into its own temporary directory and renames it
-    into place; a loser of the race discards its copy (builds are byte-identical anyway).
+    ``model_id`` is one of :data:`TINY_MODELS` or :data:`TINY_TEXT_MODELS`. Safe with concurrent
+    processes: each builds into its own temporary directory and renames it into place; a loser
+    of the race discards its copy (builds are byte-identical anyway).
     """
-    if model_id not in TINY_MODELS:
-        raise KeyError(f"unknown tiny model {model_id!r}; known: {sorted(TINY_MODELS)}")
+    if model_id not in TINY_MODELS and model_id not in TINY_TEXT_MODELS:
+        raise KeyError(f"unknown tiny model {model_id!r}; known: {_known()}")
     root = cache_dir() / "models"
     target = root / model_id
     if _is_current(target, model_id):
