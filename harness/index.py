@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.sqlite_wal import connect_wal
+
 INDEX_NAME = "index.sqlite"
 
 _SCHEMA = """
@@ -43,12 +45,7 @@ def connect(runs_dir: Path | str, timeout_s: float = 60.0) -> sqlite3.Connection
     """Open (creating if needed) the index of ``runs_dir`` in WAL mode."""
     path = Path(runs_dir)
     path.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(path / INDEX_NAME, timeout=timeout_s, isolation_level=None)
-    con.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-    con.execute("PRAGMA journal_mode = WAL")
-    con.execute("PRAGMA synchronous = NORMAL")
-    con.executescript(_SCHEMA)
-    return con
+    return connect_wal(path / INDEX_NAME, _SCHEMA, timeout_s)
 
 
 def _write(con: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> None:

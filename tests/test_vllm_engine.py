@@ -214,6 +214,17 @@ def test_describe_records_model_and_lora_sizing(vllm_engine: Any) -> None:
                          "max_cpu_loras": 4}  # fmt: skip
 
 
+def test_cache_identity_is_stable_across_start(vllm_engine: Any) -> None:
+    from harness.engines.vllm import VLLMEngine
+    from tests.conftest import VLLM_TEST_ARGS
+
+    fresh = VLLMEngine(**{**VLLM_TEST_ARGS, "max_loras": 1, "batch_size": 3})  # not started
+    assert fresh._llm is None
+    assert fresh.cache_identity() == vllm_engine.cache_identity()
+    assert "lora" not in fresh.cache_identity() and "model_fingerprint" in fresh.cache_identity()
+    fresh.close()
+
+
 # -- LoRA -------------------------------------------------------------------------------------
 def test_lora_matches_merged_hf_and_changes_output(vllm_engine: Any) -> None:
     tensors = _random_lora(1)

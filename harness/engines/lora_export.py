@@ -152,7 +152,8 @@ def tensors_digest(tensors: Mapping[str, Any]) -> str:
                 continue
             t = _tensor(item).contiguous()
             h.update(f"{tuple(t.shape)}{t.dtype}".encode())
-            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            # reshape(-1): a 0-d tensor cannot be viewed as bytes directly
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
 
@@ -234,13 +235,14 @@ def ram_root(prefix: str = "vad-eval-lora") -> Path:
 
 
 class LoRAStore:
-    """Adapters of one engine: name -> unique int id, tensors exported once per content.
+    """Adapters of one engine: name -> unique integer id (from 1), tensors exported once.
 
-    ``register(ref_name, path=...)`` for adapters already on disk; ``register(ref_name,
-    tensors=...)`` exports to the RAM folder. The same name with different content is an
-    error (``LoRARef.name`` must be unique per distinct adapter); the same content under two
-    names is written once and both names map to it... as two vLLM adapters with distinct ids
-    sharing one directory. Thread-safe. :meth:`close` removes the exported files.
+    ``register(name, path=...)`` takes an adapter already on disk; ``register(name,
+    tensors=...)`` exports it to the RAM folder, keyed by content hash: the same content under
+    a second name is not written again (the two names share one directory but get distinct
+    ids, as vLLM requires unique ids per name). Reusing a name for different content is an
+    error (``LoRARef.name`` must be unique per distinct adapter). Thread-safe; :meth:`close`
+    removes the exported files (directories given as paths are left alone).
     """
 
     def __init__(self, dtype: torch.dtype | None = None, base_model: str | None = None) -> None:

