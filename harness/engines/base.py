@@ -118,6 +118,12 @@ class Completion:
     target_logprobs: list[dict[str, float]] = field(default_factory=list)
     finish_reason: str = "stop"
 
+    def copy(self) -> Completion:
+        """An independent copy (greedy ``n > 1`` repeats one completion)."""
+        return Completion(self.text, list(self.token_ids), list(self.token_logprobs),
+                          [dict(d) for d in self.top_logprobs],
+                          [dict(d) for d in self.target_logprobs], self.finish_reason)
+
 
 @dataclass
 class Response:

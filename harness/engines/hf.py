@@ -197,7 +197,7 @@ class HFEngine(Engine):
         responses = []
         for req, comps in zip(requests, per_request, strict=True):
             if req.sampling.temperature <= 0 and req.sampling.n > 1:
-                comps = [_copy(comps[0]) for _ in range(req.sampling.n)]
+                comps = [comps[0].copy() for _ in range(req.sampling.n)]
             responses.append(Response(req.request_id, comps))
         return responses
 
@@ -265,13 +265,3 @@ class HFEngine(Engine):
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
 
-
-def _copy(c: Completion) -> Completion:
-    return Completion(
-        text=c.text,
-        token_ids=list(c.token_ids),
-        token_logprobs=list(c.token_logprobs),
-        top_logprobs=[dict(d) for d in c.top_logprobs],
-        target_logprobs=[dict(d) for d in c.target_logprobs],
-        finish_reason=c.finish_reason,
-    )

@@ -81,7 +81,6 @@ from harness.engines.vllm_inputs import (
     Row,
     build_rows,
     completion_of,
-    copy_completion,
     sampling_kwargs,
 )
 from harness.models.loader import ResolvedModel, pick_device_dtype, resolve_model
@@ -341,7 +340,7 @@ class VLLMEngine(Engine):
         out = []
         for req, comps in zip(requests, per_request, strict=True):
             if req.sampling.temperature <= 0 and req.sampling.n > 1:
-                comps = [copy_completion(comps[0]) for _ in range(req.sampling.n)]
+                comps = [comps[0].copy() for _ in range(req.sampling.n)]
             out.append(Response(req.request_id, comps))
         return out
 

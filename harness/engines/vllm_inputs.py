@@ -204,13 +204,3 @@ def completion_of(
 def _lp(v: Any) -> float:
     return float(getattr(v, "logprob", v))
 
-
-def copy_completion(c: Completion) -> Completion:
-    return Completion(
-        text=c.text,
-        token_ids=list(c.token_ids),
-        token_logprobs=list(c.token_logprobs),
-        top_logprobs=[dict(d) for d in c.top_logprobs],
-        target_logprobs=[dict(d) for d in c.target_logprobs],
-        finish_reason=c.finish_reason,
-    )
