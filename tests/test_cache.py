@@ -357,7 +357,7 @@ def test_a_failing_cache_never_fails_the_run(tmp_path: Path, monkeypatch: pytest
 
 def test_a_failed_append_leaves_no_partial_line(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import harness.cache as cache_mod
+    import harness.cache_store as cache_mod
 
     st = ResponseStore(tmp_path / "c", compact_every=100)
     st.put_many([("k0", "{}")])
