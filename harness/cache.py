@@ -65,6 +65,7 @@ are unreliable on some network file systems).
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 import threading
 import warnings
@@ -78,6 +79,7 @@ import numpy as np
 from harness.cache_keys import (  # noqa: F401  (the cache's public names live here too)
     KEY_VERSION,
     VOLATILE_KEYS,
+    _json_default,
     _sha256,
     array_digest,
     canonical_json,
@@ -90,6 +92,7 @@ from harness.cache_keys import (  # noqa: F401  (the cache's public names live h
     is_cacheable,
     lora_digest,
     model_fingerprint,
+    record_key,
     request_key,
 )
 from harness.cache_store import DB_NAME, LOG_DIR, ResponseStore, iter_entries, read_log  # noqa: F401
@@ -109,7 +112,8 @@ class CacheStats:
 
     ``model_calls``: inner ``generate`` calls; ``requests_sent``: requests in them;
     ``embed_calls``/``clips_sent``: the same for ``embed_frames``; ``write_errors``: stores
-    that failed (the answers were still returned)."""
+    that failed (the answers were still returned); ``record_hits``/``record_misses``: whole
+    prediction records reused or not (:meth:`CachedEngine.get_record`)."""
 
     hits: int = 0
     misses: int = 0
@@ -121,6 +125,8 @@ class CacheStats:
     embed_calls: int = 0
     clips_sent: int = 0
     write_errors: int = 0
+    record_hits: int = 0
+    record_misses: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -211,6 +217,19 @@ class CachedEngine(Engine):
                     new[new_key] = encode_completions(resp.completions)
             self._save(new.items())
         return [r for r in out if r is not None]
+
+    def get_record(self, key: str) -> dict[str, Any] | None:
+        """A stored prediction record (see :func:`harness.cache_keys.record_key`), or None."""
+        if self.store is None:
+            return None
+        value = self.store.get(key)
+        self._count(record_hits=value is not None, record_misses=value is None)
+        return json.loads(value) if value is not None else None
+
+    def put_record(self, key: str, record: dict[str, Any]) -> None:
+        """Store a method's prediction record for one sample."""
+        if self.store is not None:
+            self._save([(key, json.dumps(record, sort_keys=True, default=_json_default))])
 
     def _save(self, entries: Iterable[tuple[str, str]]) -> None:
         """Store new entries; a failing cache (disk full, ...) warns and never fails a run."""

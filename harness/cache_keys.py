@@ -224,3 +224,57 @@ def decode_embedding(value: str) -> np.ndarray:
     d = json.loads(value)["embedding"]
     raw = base64.b64decode(d["b64"])
     return np.frombuffer(raw, dtype=np.dtype(d["dtype"])).reshape(d["shape"]).copy()
+
+
+# -- whole prediction records --------------------------------------------------------------------
+_CODE_DIRS = ("harness", "methods", "tasks")
+_CODE_DIGEST: str | None = None
+
+
+def code_fingerprint() -> str:
+    """sha256 over the project's Python sources (``harness/``, ``methods/``, ``tasks/``): any
+    code change makes stored prediction records unreachable (computed once per process)."""
+    global _CODE_DIGEST
+    if _CODE_DIGEST is None:
+        root = Path(__file__).resolve().parents[1]
+        h = hashlib.sha256()
+        for d in _CODE_DIRS:
+            for p in sorted((root / d).rglob("*.py")):
+                h.update(p.relative_to(root).as_posix().encode())
+                h.update(p.read_bytes())
+        _CODE_DIGEST = h.hexdigest()
+    return _CODE_DIGEST
+
+
+def _source_stamp(path: Path | None) -> Any:
+    """What identifies a video's content cheaply: path, size and modification time (a frame
+    folder: the same of each of its files)."""
+    if path is None:
+        return None
+    p = Path(path)
+    try:
+        if p.is_dir():
+            return [str(p.resolve()), [(f.name, f.stat().st_size, f.stat().st_mtime_ns)
+                                       for f in sorted(p.iterdir()) if f.is_file()]]
+        st = p.stat()
+    except OSError:
+        return [str(p), None]
+    return [str(p.resolve()), st.st_size, st.st_mtime_ns]
+
+
+def record_key(engine_digest: str, method: dict[str, Any], context: dict[str, Any],
+               sample: Any) -> str:
+    """Key of a method's whole prediction record for one sample: the code, the engine, the
+    method's resolved settings, the run context (window grid or frame plan, pixel budget,
+    seed; not the batch size) and the sample (id, video file stamp, span, frame count, fps,
+    queries)."""
+    queries = [[q.qid, q.prompt, q.system, q.answer_format, [list(o) for o in q.options],
+                q.max_new_tokens, q.temperature, q.top_p] for q in sample.queries]
+    payload = {
+        "v": KEY_VERSION, "kind": "record", "code": code_fingerprint(),
+        "engine": engine_digest, "method": method, "context": context,
+        "sample": [sample.video_id, _source_stamp(sample.path),
+                   list(sample.span) if sample.span else None, sample.num_frames,
+                   sample.fps, queries],
+    }
+    return "record:" + _sha256(canonical_json(payload))

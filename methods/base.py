@@ -127,6 +127,13 @@ class Method(abc.ABC):
     def predict(self, sample: VideoSample, ctx: RunContext) -> dict[str, Any]:
         """The prediction record of one sample (see module docstring)."""
 
+    def deterministic(self, sample: VideoSample) -> bool:
+        """Whether this method's record for ``sample`` is fully determined by its inputs
+        (greedy decoding only, no unseeded randomness). Such records are reused from the
+        response cache by a re-run (keyed by the code, engine, settings, context and sample);
+        the default, False, always predicts afresh."""
+        return False
+
     def window_spec(self, task_spec: WindowSpec) -> WindowSpec:
         """The window grid this method uses, given the task's (stride and window length come
         from the task; a method may choose how many frames it samples per window). The runner

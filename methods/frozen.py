@@ -144,6 +144,11 @@ class FrozenBaseline(Method):
             if cfg.prompt_file else USER_PROMPT
         )
 
+    def deterministic(self, sample: VideoSample) -> bool:
+        """Frame tasks decode greedily; a language task's queries may ask for sampling
+        (Vad-Reasoning's temperature 0.1)."""
+        return all(q.temperature <= 0 for q in sample.queries)
+
     def window_spec(self, task_spec: WindowSpec) -> WindowSpec:
         """The task's grid (stride, 10-s windows) with this method's frames per window."""
         cfg: FrozenSettings = self.settings

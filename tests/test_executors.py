@@ -110,8 +110,9 @@ def _truncate(run_dir: Path, keep: int) -> None:
 def frozen_runs(ray_local: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The frozen baseline on the tiny model (hf engine), 4 videos, local and ray x 2."""
     out = tmp_path_factory.mktemp("frozen_runs")
+    # --no-cache: both executors really predict (a re-run would reuse the stored records)
     base = ("--method", "frozen", "--task", "ucf_crime", "--split", "sample", "--limit", "4",
-            "--out", str(out), "--no-progress", "--batch-size", "4")
+            "--out", str(out), "--no-progress", "--batch-size", "4", "--no-cache")
     with _alarm(TEST_LIMIT_S, "frozen_runs"):
         for name, extra in (("local", ()), ("ray", RAY2)):
             t0 = time.perf_counter()
@@ -129,7 +130,7 @@ def test_frozen_ray_equals_local(frozen_runs: Path) -> None:
     assert c_local["execution"]["executor"] == "local"
     assert c_ray["execution"]["executor"] == "ray" and c_ray["execution"]["workers"] == 2
     assert len(c_ray["execution"]["ray"]["workers"]) == 2
-    assert c_ray["execution"]["cache"] is True
+    assert c_ray["execution"]["cache"] is False
     for key in ("method_settings", "engine_identity", "protocol", "dataset"):
         assert c_ray[key] == c_local[key], key
     assert c_ray["engine_info"] == c_local["engine_info"]
@@ -151,7 +152,7 @@ def test_local_run_resumed_with_ray(frozen_runs: Path, tmp_path: Path) -> None:
     _truncate(run_dir, 2)
     assert _run("--method", "frozen", "--task", "ucf_crime", "--split", "sample", "--limit", "4",
                 "--out", str(tmp_path), "--run-name", "local", "--no-progress",
-                "--batch-size", "2", "--resume", *RAY2) == 0
+                "--batch-size", "2", "--resume", "--no-cache", *RAY2) == 0
     assert _metrics_bytes(run_dir) == _metrics_bytes(frozen_runs / "local")
     assert _lines_by_id(run_dir) == _lines_by_id(frozen_runs / "local")
     info = json.loads((run_dir / "run_info.json").read_text())

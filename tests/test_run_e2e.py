@@ -76,7 +76,8 @@ def test_frozen_on_tiny_model_reports_every_step(tmp_path: Path, capsys: pytest.
 def test_same_seed_same_predictions(tmp_path: Path) -> None:
     for name in ("a", "b"):
         assert _run_cli("--method", "frozen", "--task", "ucf_crime", "--limit", "2", "--seed", "3",
-                        "--out", str(tmp_path), "--run-name", name, "--no-progress") == 0
+                        "--out", str(tmp_path), "--run-name", name, "--no-progress",
+                        "--no-cache") == 0
     a = (tmp_path / "a" / "predictions.jsonl").read_bytes()
     assert a == (tmp_path / "b" / "predictions.jsonl").read_bytes()
     assert _metrics(tmp_path / "a") == _metrics(tmp_path / "b")
@@ -114,7 +115,7 @@ def _wait_for_records(path: Path, n: int, proc: subprocess.Popen, timeout: float
 
 def test_kill_and_resume_equals_uninterrupted(tmp_path: Path) -> None:
     base = ["--method", "frozen", "--task", "ucf_crime", "--limit", "6", "--out", str(tmp_path),
-            "--no-progress", "--batch-size", "2"]
+            "--no-progress", "--batch-size", "2", "--no-cache"]
     assert _run_cli(*base, "--run-name", "whole") == 0
     proc = subprocess.Popen([*CLI, *base, "--run-name", "killed"], stderr=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, text=True)

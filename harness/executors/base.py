@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Protocol, TextIO
 
 import numpy as np
 
+from harness.cache import CachedEngine, record_key
 from harness.config import RunConfig
 from harness.engines.base import Engine
 from harness.registry import METHODS
@@ -128,10 +129,31 @@ class Worker:
 
     def predict(self, sample: VideoSample) -> dict[str, Any]:
         """The method's record for ``sample``; raises :class:`VideoError` for a video that
-        cannot be read (the task already knows some are unreadable: ``extra["unreadable"]``)."""
+        cannot be read (the task already knows some are unreadable: ``extra["unreadable"]``).
+
+        With the response cache on and a method that says its record is deterministic, a
+        record stored by an earlier run with the same code, engine, settings, context and
+        video is reused without decoding the video (:func:`harness.cache_keys.record_key`).
+        """
         if sample.extra.get("unreadable"):
             raise VideoError(sample.path, str(sample.extra["unreadable"]))
-        return self.method.predict(sample, self.ctx)
+        engine = self.engine
+        if not (isinstance(engine, CachedEngine) and engine.store is not None
+                and self.method.deterministic(sample)):
+            return self.method.predict(sample, self.ctx)
+        key = record_key(engine.identity_digest, self.setup.method_settings,
+                         self._context_key(), sample)
+        record = engine.get_record(key)
+        if record is None:
+            record = self.method.predict(sample, self.ctx)
+            engine.put_record(key, record)
+        return record
+
+    def _context_key(self) -> dict[str, Any]:
+        ctx = self.ctx
+        return {"seed": ctx.seed, "max_pixels": ctx.max_pixels,
+                "window": dataclasses.asdict(ctx.window),
+                "frame_plan": dataclasses.asdict(ctx.frame_plan) if ctx.frame_plan else None}
 
     def timed_predict(self, sample: VideoSample) -> tuple[dict[str, Any] | None,
                                                           VideoError | None, float]:
