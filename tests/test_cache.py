@@ -127,7 +127,7 @@ def test_identical_requests_hit_with_exact_values(tmp_path: Path) -> None:
     assert eng.stats.as_dict() == {
         "hits": 4, "misses": 4, "uncacheable": 0, "model_calls": 1, "requests_sent": 4,
         "embed_hits": 0, "embed_misses": 0, "embed_calls": 0, "clips_sent": 0,
-        "write_errors": 0}
+        "write_errors": 0, "record_hits": 0, "record_misses": 0}
     eng.close()
     assert inner.closed
     # a fresh process-like reopen reads them from SQLite
