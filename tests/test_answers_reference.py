@@ -27,17 +27,9 @@ from tasks.answers import (
     vad_r1_official_class,
     vad_r1_official_when,
 )
+from tasks.formats.vru import CATEGORIES, SUBSETS
 
 MODELS = ("Gemini_15_flash", "LLaVA_Video", "InternVL3_8B", "Qwen2_VL_7B")
-SUBSETS = ("CAP_DATA", "DADA_2000", "DoTA", "MANUAL_DATA")
-CATEGORIES = (
-    "weather and light",
-    "location",
-    "road type",
-    "accident type",
-    "accident reason",
-    "prevention method",
-)
 # results/VQA/<model>_VQA_Acc.json (correct answers out of 1000 per category)
 PUBLISHED = {
     "Qwen2_VL_7B": (703, 596, 341, 601, 414, 468),

@@ -48,14 +48,6 @@ COMBOS = (
     ("vehicle_on_sidewalk", "street"),
     ("vehicle_on_sidewalk", "dusk"),
 )
-CATEGORIES = (
-    "weather and light",
-    "location",
-    "road type",
-    "accident type",
-    "accident reason",
-    "prevention method",
-)
 QUESTIONS = {
     "weather and light": "What are the weather and lighting conditions?",
     "location": "In what kind of place does the accident happen?",
