@@ -7,6 +7,9 @@ Commands::
     vad-eval describe --task T --data-root DIR --json
     vad-eval score --task T --data-root DIR --scores FILE --format FMT [--json]
     vad-eval score --task T --data-root DIR --predictions DIR_OR_FILE --format FMT [--json]
+    vad-eval leaderboard [--runs RUNS_DIR] [--port P] [--host 127.0.0.1]
+    vad-eval submit FILE.json [--runs RUNS_DIR]      validate and index a result file
+    vad-eval submit --schema                      print the submission JSON schema
 
 ``--level clip|event|video`` is short for ``--task-arg level=...`` (the ``hivau`` task).
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,7 @@ from typing import Any
 from harness.config import ConfigError, build_config, load_yaml, parse_kv
 from harness.registry import ENGINES, METHODS, TASKS, UnknownNameError
 
-SUBCOMMANDS = ("run", "list", "describe", "score")
+SUBCOMMANDS = ("run", "list", "describe", "score", "leaderboard", "submit")
 
 
 def _add_task_args(p: argparse.ArgumentParser) -> None:
@@ -119,7 +123,52 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--round", type=int, default=None, dest="round_digits",
                    help="round scores to D decimals after the transform")
     s.add_argument("--json", action="store_true")
+    lb = sub.add_parser("leaderboard", help="open the Streamlit leaderboard on a runs directory")
+    lb.add_argument("--runs", default="runs", help="runs directory (default ./runs)")
+    lb.add_argument("--port", type=int, default=8501)
+    lb.add_argument("--host", default="127.0.0.1",
+                    help="address to bind (default 127.0.0.1: this machine only)")
+
+    sm = sub.add_parser("submit", help="validate a result file and add it to the leaderboard")
+    sm.add_argument("file", nargs="?", help="submission JSON (see --schema)")
+    sm.add_argument("--runs", default="runs", help="runs directory whose index receives it")
+    sm.add_argument("--schema", action="store_true", help="print the JSON schema and exit")
     return p
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    """Become ``streamlit run leaderboard/app.py`` on ``--runs`` (the process is replaced, so
+    a signal to it reaches the server directly)."""
+    import leaderboard
+
+    app = Path(leaderboard.__file__).with_name("app.py")
+    runs = Path(args.runs).resolve()
+    if not runs.is_dir():
+        raise FileNotFoundError(f"{runs}: runs directory not found (run an evaluation first, "
+                                "or pass --runs)")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app),
+           "--server.address", args.host, "--server.port", str(args.port),
+           "--server.headless", "true", "--server.fileWatcherType", "none",
+           "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
+           "--client.toolbarMode", "viewer"]
+    print(f"leaderboard on http://{args.host}:{args.port} (runs: {runs}); Ctrl-C stops it",
+          flush=True)
+    os.execve(sys.executable, cmd, os.environ | {"VAD_EVAL_RUNS": str(runs)})
+    return 0  # not reached
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from leaderboard.submission import schema_text, submit
+
+    if args.schema:
+        print(schema_text(), end="")
+        return 0
+    if not args.file:
+        raise ConfigError("submit: give a submission file (or --schema)")
+    sid, added = submit(args.file, args.runs)
+    state = "added to" if added else "already in"
+    print(f"submission {sid} {state} the index of {Path(args.runs).resolve()}")
+    return 0
 
 
 def _first_line(obj: Any) -> str:
@@ -214,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     from harness.engines.base import EngineError
     from harness.runner import RunError
     from harness.store import RunStoreError
+    from leaderboard.submission import SubmissionError
     from tasks.base import TaskDataError
     from tasks.records import ScoreFormatError
 
@@ -224,9 +274,13 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_describe(args)
         if args.command == "score":
             return cmd_score(args)
+        if args.command == "leaderboard":
+            return cmd_leaderboard(args)
+        if args.command == "submit":
+            return cmd_submit(args)
         return cmd_run(args)
     except (UnknownNameError, ConfigError, TaskDataError, RunStoreError, RunError,
-            ScoreFormatError, EngineError, FileNotFoundError) as exc:
+            ScoreFormatError, EngineError, FileNotFoundError, SubmissionError) as exc:
         print(f"vad-eval: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -3,6 +3,9 @@
 ``RUNS_DIR/index.sqlite`` has one row per run (keyed by the run directory's name) holding the
 task, method, model, split, status, headline metrics and the paths of the run's files. Runs
 register when they start (status ``running``) and update when they finish (``done``).
+A second table holds the result files added with ``vad-eval submit`` (already validated, see
+:mod:`leaderboard.submission`), keyed by the SHA-256 of their canonical JSON, so that submitting
+the same file twice keeps one row.
 
 Concurrency: several processes may write at once (two evaluations sharing a runs directory).
 WAL mode lets readers proceed during a write; writers serialise on SQLite's lock with a busy
@@ -38,6 +41,13 @@ CREATE TABLE IF NOT EXISTS runs (
     config     TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_task ON runs(task);
+CREATE TABLE IF NOT EXISTS submissions (
+    submission_id TEXT PRIMARY KEY,
+    task          TEXT NOT NULL,
+    method        TEXT NOT NULL,
+    submitted     REAL NOT NULL,
+    payload       TEXT NOT NULL
+);
 """
 
 
@@ -119,3 +129,30 @@ def list_runs(runs_dir: Path | str, task: str | None = None) -> list[dict[str, A
         rec["config"] = json.loads(rec["config"]) if rec["config"] else None
         out.append(rec)
     return out
+
+
+def add_submission(runs_dir: Path | str, submission_id: str, payload: Mapping[str, Any]) -> bool:
+    """Store a validated submission; ``False`` when that id is already indexed (kept as is)."""
+    con = connect(runs_dir)
+    try:
+        if con.execute("SELECT 1 FROM submissions WHERE submission_id = ?",
+                       (submission_id,)).fetchone():
+            return False
+        _write(con, """INSERT OR IGNORE INTO submissions
+                       (submission_id, task, method, submitted, payload) VALUES (?, ?, ?, ?, ?)""",
+               (submission_id, str(payload["task"]), str(payload["method"]["name"]), time.time(),
+                json.dumps(payload, sort_keys=True, allow_nan=False)))
+        return True
+    finally:
+        con.close()
+
+
+def list_submissions(runs_dir: Path | str) -> list[dict[str, Any]]:
+    """All submissions, oldest first: ``{"submission_id", "submitted", "payload"}``."""
+    con = connect(runs_dir)
+    try:
+        rows = con.execute("SELECT submission_id, submitted, payload FROM submissions "
+                           "ORDER BY submitted, submission_id").fetchall()
+    finally:
+        con.close()
+    return [{"submission_id": i, "submitted": t, "payload": json.loads(p)} for i, t, p in rows]

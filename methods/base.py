@@ -118,6 +118,10 @@ class Method(abc.ABC):
     task_kinds: ClassVar[frozenset[str]] = frozenset({"frame"})
     needs: ClassVar[MethodNeeds] = MethodNeeds()
     Settings: ClassVar[type] = NoSettings
+    #: whether the method's weights are trained for anomaly detection (a leaderboard's "trained"
+    #: column); ``False`` = training-free / zero-shot. A run with a ``checkpoint`` setting counts
+    #: as trained whatever this says.
+    trained: ClassVar[bool] = False
 
     def __init__(self, engine: Engine | None = None, **settings: Any) -> None:
         self.engine = engine

@@ -127,6 +127,23 @@ class Task(abc.ABC):
     description: ClassVar[str] = ""
     splits: ClassVar[tuple[str, ...]] = ("test", "sample")
     headline: ClassVar[tuple[str, ...]] = ()  # metrics a leaderboard shows first
+    #: regular expressions (full match) of every metric key ``evaluate`` may put in
+    #: ``result["metrics"]`` that a leaderboard compares (counts such as ``n_videos`` are not
+    #: metrics); empty means the ``headline`` names. Submissions are checked against them.
+    metric_keys: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def metric_patterns(cls) -> tuple[str, ...]:
+        """:attr:`metric_keys`, or the escaped ``headline`` names when none are declared."""
+        import re
+
+        return cls.metric_keys or tuple(re.escape(k) for k in cls.headline)
+
+    @classmethod
+    def metric_range(cls, key: str) -> tuple[float, float]:
+        """Closed range ``(lo, hi)`` of a metric's values: ``[0, 1]`` (fractions, not percent)
+        unless a task says otherwise."""
+        return (0.0, 1.0)
 
     @abc.abstractmethod
     def load(self, data_root: Path | None, split: str) -> list[VideoSample]:

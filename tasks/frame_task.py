@@ -125,6 +125,8 @@ class FrameTask(Task):
 
     kind: ClassVar[str] = "frame"
     headline: ClassVar[tuple[str, ...]] = ("roc_auc", "pr_auc", "average_precision")
+    metric_keys: ClassVar[tuple[str, ...]] = (
+        "roc_auc", "pr_auc", "average_precision", "roc_auc_anomalous_videos", "video_roc_auc")
     dataset: ClassVar[str] = ""
     default_fps: ClassVar[float] = 30.0
     sample_dataset: ClassVar[str | None] = None

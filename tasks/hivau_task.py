@@ -62,6 +62,14 @@ class HivauTask(TextTask):
     kind = "caption"
     headline = tuple(f"{lv}_{m}" for lv in ("clip", "event", "video")
                      for m in ("bleu_4", "cider", "meteor", "rouge_l"))
+    metric_keys = (f"({'|'.join(hivau.LEVELS)})(_({'|'.join(hivau.TASK_TYPES)}))?"
+                   "_(bleu_[1-4]|meteor|rouge_l)",
+                   f"({'|'.join(hivau.LEVELS)})(_({'|'.join(hivau.TASK_TYPES)}))?_cider")
+
+    @classmethod
+    def metric_range(cls, key: str) -> tuple[float, float]:
+        """CIDEr-D is not a fraction: pycocoevalcap's values reach 10 (x10 tf-idf scale)."""
+        return (0.0, 10.0) if key.endswith("cider") else (0.0, 1.0)
     dataset = "HIVAU-70K"
     description = "HIVAU-70K clip/event/video captions and judgements (pycocoevalcap)"
     frame_plan_default: ClassVar[FramePlan] = FramePlan(12, "mid", 448 * 448)

@@ -107,6 +107,8 @@ class VadReasoningTask(TextTask):
     name = "vad_reasoning"
     kind = "reasoning"
     headline = ("accuracy", "f1", "miou", "r05", "bleu_4", "meteor", "rougeL_f")
+    metric_keys = ("accuracy", "precision", "recall", "f1", "miou", "r0[357]", "bleu_[1-4]",
+                   "meteor", "rouge(1|2|L)_(p|r|f)")
     dataset = "Vad-Reasoning"
     description = "Vad-R1's Vad-Reasoning test: detection, grounding and reasoning text"
     frame_plan_default: ClassVar[FramePlan] = FramePlan(16, "linspace", 128 * 28 * 28)

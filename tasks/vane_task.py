@@ -79,6 +79,7 @@ class VaneTask(ChoiceTask):
     name = "vane"
     kind = "mcq"
     headline = ("accuracy",)
+    metric_keys = ("accuracy", "acc_[a-z0-9_]+")  # per category folder and per group
     dataset = "VANE-Bench"
     description = "VANE-Bench multiple-choice anomaly questions, accuracy per category"
     frame_plan_default: ClassVar[FramePlan] = FramePlan(16, "linspace")

@@ -47,6 +47,8 @@ class VruAccidentQaTask(ChoiceTask):
     kind = "mcq"
     headline = ("acc_avg", "acc_weather_and_light", "acc_location", "acc_road_type",
                 "acc_accident_type", "acc_accident_reason", "acc_prevention_method")
+    metric_keys = ("acc_avg", *(f"acc_avg_{s}" for s in vru.SUBSETS),
+                   *(f"acc_{slug(c)}" for c in vru.CATEGORIES))
     dataset = "VRU-Accident"
     description = "VRU-Accident multiple-choice QA: six categories, acc_avg (official README)"
     frame_plan_default: ClassVar[FramePlan] = FramePlan(8, "arange")
@@ -121,6 +123,13 @@ class VruAccidentCaptionTask(TextTask):
     name = "vru_accident_caption"
     kind = "caption"
     headline = ("spice", "meteor", "comet", "rouge1_f", "rouge2_f", "rougeL_f")
+    metric_keys = ("spice", "meteor", "comet", "rouge(1|2|L)_(p|r|f)")
+
+    @classmethod
+    def metric_range(cls, key: str) -> tuple[float, float]:
+        """COMET's regression head is not bounded: its segment scores stray a little outside
+        [0, 1], so a corpus mean is accepted in [-1, 2]."""
+        return (-1.0, 2.0) if key == "comet" else (0.0, 1.0)
     dataset = "VRU-Accident"
     description = "VRU-Accident dense captioning: SPICE, METEOR, COMET, ROUGE (official)"
     frame_plan_default: ClassVar[FramePlan] = FramePlan(8, "arange")
