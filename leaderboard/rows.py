@@ -16,7 +16,6 @@ Strings from submissions are data: the app shows them as text only.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,12 +83,15 @@ def _numbers(obj: Any) -> dict[str, float]:
             if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_metrics(run_dir: Path) -> dict[str, Any]:
+    """The run's ``metrics.json``, or ``{}`` when it cannot be read (the index row's headline
+    metrics are used then)."""
+    from leaderboard.run_data import RunDataError, read_metrics
+
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        return read_metrics(run_dir)
+    except RunDataError:
         return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _trained(method: str, settings: dict[str, Any]) -> bool:
@@ -115,7 +117,7 @@ def measured_rows(runs_dir: Path | str) -> list[Row]:
             continue
         config = rec["config"] or {}
         run_dir = Path(rec["run_dir"])
-        result = _read_json(run_dir / "metrics.json")
+        result = _read_metrics(run_dir)
         info = config.get("engine_info") or {}
         msettings = (config.get("method_settings") or {}).get("settings") or {}
         params = info.get("parameters")

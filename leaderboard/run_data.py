@@ -48,24 +48,28 @@ class VideoTrace:
     intervals: tuple[tuple[int, int], ...]
 
 
-def read_config(run_dir: Path | str) -> dict[str, Any]:
-    path = Path(run_dir) / "config.json"
+def read_run_file(run_dir: Path | str, name: str) -> dict[str, Any]:
+    """A JSON object of the run directory (``config.json``, ``metrics.json``, ...).
+
+    Raises:
+        RunDataError: missing, unreadable or not a JSON object (the message names the file).
+    """
+    path = Path(run_dir) / name
     try:
         obj = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise RunDataError(f"{path}: cannot read the run's config: {exc}") from exc
+        raise RunDataError(f"{path}: cannot read the run's {name}: {exc}") from exc
     if not isinstance(obj, dict):
         raise RunDataError(f"{path}: not a JSON object")
     return obj
 
 
+def read_config(run_dir: Path | str) -> dict[str, Any]:
+    return read_run_file(run_dir, "config.json")
+
+
 def read_metrics(run_dir: Path | str) -> dict[str, Any]:
-    path = Path(run_dir) / "metrics.json"
-    try:
-        obj = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise RunDataError(f"{path}: cannot read the run's metrics: {exc}") from exc
-    return obj if isinstance(obj, dict) else {}
+    return read_run_file(run_dir, "metrics.json")
 
 
 def load_traces(run_dir: Path | str) -> list[VideoTrace]:
