@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import cache, captions, decode, engines, metrics, overhead
+from bench import cache, captions, decode, engines, leaderboard, metrics, overhead
 
-for mod in (decode, metrics, overhead, captions, cache, engines):
+for mod in (decode, metrics, overhead, captions, cache, engines, leaderboard):
     mod.main()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -71,6 +72,14 @@ def _query_list(name: str, allowed: list[str]) -> list[str]:
         return allowed
     picked = [x for x in raw.split(",") if x in allowed]
     return picked or allowed
+
+
+@st.cache_resource(max_entries=16)
+def _paired(run_a: str, run_b: str, metric: str, n: int, seed: int, stamp: float) -> Any:
+    """Cached: every widget change reruns the script, and a UCF-sized paired bootstrap takes
+    seconds."""
+    return paired_bootstrap(_traces(run_a, stamp), _traces(run_b, stamp), metric, n=n,
+                            seed=seed)
 
 
 def _sidebar(rows: list[Row]) -> Filters:
@@ -160,16 +169,22 @@ def _run_tab(rows: list[Row]) -> None:
     row = next(r for r in measured if r.ref == ref)
     st.text(f"{row.method} on {row.task} ({row.split}), backbone {row.backbone or '-'}")
     st.json(row.provenance, expanded=False)
-    result = read_metrics(row.provenance["run_dir"])
     st.dataframe(task_table([row], row.task), hide_index=True, width="stretch",
                  key="run_metrics")
-    bars = per_class(row.provenance["run_dir"])
+    try:  # the run directory may have been moved or deleted since it was indexed
+        result = read_metrics(row.provenance["run_dir"])
+        bars = per_class(row.provenance["run_dir"])
+    except RunDataError as exc:
+        st.text(f"No plots: {exc}")
+        return
     if len(bars):
         st.altair_chart(charts.class_bars(bars), width="stretch")
-    try:
+    try:  # frame tasks only; labels re-read from the annotation files
         traces = _traces(row.provenance["run_dir"], _stamp(RUNS_DIR))
     except RunDataError as exc:
         st.text(f"No curves: {exc}")
+        traces = []
+    if not traces:
         return
     c = curves(traces)
     left, right = st.columns(2)
@@ -210,10 +225,12 @@ def _compare_tab(rows: list[Row]) -> None:
         return
     n = st.number_input("Bootstrap resamples", 100, 10000, 1000, step=100, key="cmp_n")
     seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="cmp_seed")
+    stamp = _stamp(RUNS_DIR)
     try:
-        ta = _traces(ra.provenance["run_dir"], _stamp(RUNS_DIR))
-        tb = _traces(rb.provenance["run_dir"], _stamp(RUNS_DIR))
-        d = paired_bootstrap(ta, tb, metric, n=int(n), seed=int(seed))
+        ta = _traces(ra.provenance["run_dir"], stamp)
+        tb = _traces(rb.provenance["run_dir"], stamp)
+        d = _paired(ra.provenance["run_dir"], rb.provenance["run_dir"], metric, int(n),
+                    int(seed), stamp)
     except RunDataError as exc:
         st.text(f"No paired comparison: {exc}")
         return

@@ -68,13 +68,14 @@ def paired_bootstrap(a: Sequence[VideoTrace], b: Sequence[VideoTrace], metric: s
     pool_a = FramePool.build(labels, [ta.scores for ta, _ in pairs])
     pool_b = FramePool.build(labels, [tb.scores for _, tb in pairs])
     v = len(pairs)
+    roc_only = metric == "roc_auc"  # skips the precision-recall work when it is not needed
     ones = np.ones(v, dtype=np.int64)
-    obs_a = float(pool_a.metrics(ones)[metric])
-    obs_b = float(pool_b.metrics(ones)[metric])
+    obs_a = float(pool_a.metrics(ones, roc_only)[metric])
+    obs_b = float(pool_b.metrics(ones, roc_only)[metric])
     lo = hi = p = float("nan")
     if n > 0:
         counts = draw_counts(v, n, seed)
-        d = pool_a.metrics(counts)[metric] - pool_b.metrics(counts)[metric]
+        d = pool_a.metrics(counts, roc_only)[metric] - pool_b.metrics(counts, roc_only)[metric]
         lo, hi = percentile_interval(d, level)
         d = d[np.isfinite(d)]
         p = float(np.mean(d <= 0.0)) if d.size else float("nan")

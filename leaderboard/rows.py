@@ -94,23 +94,25 @@ def _read_metrics(run_dir: Path) -> dict[str, Any]:
         return {}
 
 
-def _trained(method: str, settings: dict[str, Any]) -> bool:
+def _trained(method: str, settings: dict[str, Any], known: set[str]) -> bool:
+    """Trained when the run used a checkpoint or the (registered) method says so. Names that
+    are not registered here (a ``module:Class`` method, a plug-in not installed) are not
+    imported: the index is data, not code to run."""
     from harness.registry import METHODS
 
     if settings.get("checkpoint"):
         return True
-    try:
-        return bool(getattr(METHODS.get(method), "trained", False))
-    except KeyError:
-        return False
+    return method in known and bool(getattr(METHODS.get(method), "trained", False))
 
 
 def measured_rows(runs_dir: Path | str) -> list[Row]:
     """Finished runs of the index (newest first), with their provenance."""
     from harness.index import INDEX_NAME, list_runs
+    from harness.registry import METHODS
 
     if not (Path(runs_dir) / INDEX_NAME).exists():
         return []
+    known = set(METHODS.names())
     rows = []
     for rec in list_runs(runs_dir):
         if rec["status"] != "done":
@@ -128,7 +130,7 @@ def measured_rows(runs_dir: Path | str) -> list[Row]:
             source="measured", task=rec["task"], method=rec["method"],
             backbone=info.get("model") or rec.get("model"),
             params_b=float(params) / 1e9 if isinstance(params, int | float) else None,
-            trained=_trained(rec["method"], msettings),
+            trained=_trained(rec["method"], msettings, known),
             split=rec.get("split") or "test",
             metrics=_numbers(result.get("metrics") or rec["metrics"]),
             ci95=ci, ref=run_dir.name, date=_date(rec.get("updated")),

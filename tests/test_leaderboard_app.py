@@ -165,3 +165,16 @@ def test_two_run_comparison_paired_bootstrap(runs: dict[str, Any], monkeypatch: 
     assert set(side["ref"]) == {"ucf-frame_diff", "ucf-constant"}
     texts = [t.value for t in at.tabs[3].text]
     assert any("paired bootstrap interval of A - B" in t for t in texts)
+
+
+def test_run_whose_directory_is_gone_shows_a_message(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import index
+
+    cfg = {"task": "ucf_crime", "method": "frozen", "model": "m", "engine": "hf",
+           "split": "test"}
+    index.register_run(tmp_path, tmp_path / "gone", cfg, status="done",
+                       metrics={"roc_auc": 0.7, "pr_auc": 0.3})
+    at = _app({"dir": tmp_path}, monkeypatch, run="gone")
+    texts = [t.value for t in at.tabs[2].text]
+    assert any("No plots:" in t and "gone" in t for t in texts)
