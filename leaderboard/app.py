@@ -217,7 +217,10 @@ def _compare_tab(rows: list[Row]) -> None:
     ref_b = c2.selectbox("Run B", refs, index=1, key="cmp_b")
     ra = next(r for r in measured if r.ref == ref_a)
     rb = next(r for r in measured if r.ref == ref_b)
-    st.dataframe(task_table([ra, rb], task), hide_index=True, width="stretch", key="cmp_table")
+    side = task_table([ra, rb], task)
+    side = side.set_index("ref").loc[[ref_a, ref_b]].reset_index()  # A first, then B
+    side.insert(0, "run", ["A", "B"])
+    st.dataframe(side, hide_index=True, width="stretch", key="cmp_table")
     metric = headline_metric(task, [ra, rb])
     if metric not in CURVE_METRICS:
         st.text(f"The paired bootstrap covers frame metrics ({', '.join(CURVE_METRICS)}); "

@@ -162,7 +162,8 @@ def test_two_run_comparison_paired_bootstrap(runs: dict[str, Any], monkeypatch: 
     assert d.diff == pytest.approx(fd - 0.5)
     assert d.lo <= d.diff <= d.hi and d.resamples == 300 and d.n_videos == 16
     side = at.tabs[3].dataframe[0].value
-    assert set(side["ref"]) == {"ucf-frame_diff", "ucf-constant"}
+    assert list(side["run"]) == ["A", "B"]
+    assert list(side["ref"]) == ["ucf-frame_diff", "ucf-constant"]
     texts = [t.value for t in at.tabs[3].text]
     assert any("paired bootstrap interval of A - B" in t for t in texts)
 
