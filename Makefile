@@ -50,7 +50,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check harness tasks methods leaderboard tests bench
-	$(BIN)/mypy harness tasks leaderboard
+	$(BIN)/mypy harness tasks leaderboard methods
 
 pytest: $(STAMP) $(VLLM_STAMP) $(BROWSER_STAMP)
 	$(BIN)/pytest -q

@@ -98,6 +98,7 @@ class LoraGenerator(nn.Module):
         # token t: target j = t // (2r), role = (t % 2r) // r (0 = A row, 1 = B column),
         # rank index = t % r
         n = len(targets) * 2 * r
+        self._n = n
         j = torch.arange(n) // (2 * r)
         role = (torch.arange(n) % (2 * r)) // r
         idx = torch.arange(n) % r
@@ -127,15 +128,15 @@ class LoraGenerator(nn.Module):
                 continue
             heads[f"A|{key}"] = nn.Sequential(nn.Linear(w, w), nn.GELU(),
                                               nn.Linear(w, t.in_features))
-            b_head = nn.Sequential(nn.Linear(w, w), nn.GELU(), nn.Linear(w, t.out_features))
-            nn.init.zeros_(b_head[2].weight)
-            nn.init.zeros_(b_head[2].bias)
-            heads[f"B|{key}"] = b_head
+            b_out = nn.Linear(w, t.out_features)
+            nn.init.zeros_(b_out.weight)
+            nn.init.zeros_(b_out.bias)
+            heads[f"B|{key}"] = nn.Sequential(nn.Linear(w, w), nn.GELU(), b_out)
         self.heads = nn.ModuleDict(heads)
 
     @property
     def n_tokens(self) -> int:
-        return int(self._layer.numel())
+        return self._n
 
     def parameter_count(self) -> int:
         """Trainable parameters of the generator."""
@@ -153,7 +154,7 @@ class LoraGenerator(nn.Module):
         if visual.dim() != 3:
             raise ValueError(f"visual tokens must be (S, V, dim), got {tuple(visual.shape)}")
         s = visual.shape[0]
-        vis = self.visual_proj(visual.to(self.visual_proj[0].weight.dtype))
+        vis = self.visual_proj(visual.to(self.out_norm.weight.dtype))
         pad = None if visual_mask is None else ~visual_mask.bool()
         x = self.tokens().unsqueeze(0).expand(s, -1, -1)
         for block in self.blocks:
