@@ -65,3 +65,17 @@ def vllm_engine(_isolated_cache: None) -> Iterator[Any]:
     engine.start()
     yield engine
     engine.close()
+
+
+@pytest.fixture(scope="session")
+def frozen_tiny_vlm(_isolated_cache: None) -> Any:
+    """The tiny Qwen2-VL in eval mode with every parameter frozen (tests must not modify it)."""
+    import transformers
+
+    from harness.models.tiny import build_tiny
+
+    m = transformers.AutoModelForImageTextToText.from_pretrained(build_tiny("tiny-qwen2-vl"))
+    m.eval()
+    for p in m.parameters():
+        p.requires_grad_(False)
+    return m

@@ -13,16 +13,8 @@ from methods.copra.injection import PerSampleLoRA, find_targets
 
 
 @pytest.fixture(scope="module")
-def model() -> Any:
-    import transformers
-
-    from harness.models.tiny import build_tiny
-
-    m = transformers.AutoModelForImageTextToText.from_pretrained(build_tiny("tiny-qwen2-vl"))
-    m.eval()
-    for p in m.parameters():
-        p.requires_grad_(False)
-    return m
+def model(frozen_tiny_vlm: Any) -> Any:
+    return frozen_tiny_vlm
 
 
 def _gen(model: Any, **kw: Any) -> LoraGenerator:
