@@ -13,6 +13,7 @@ same tables can be tested, exported and printed without a browser:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -90,13 +91,22 @@ def filter_rows(rows: Sequence[Row], f: Filters) -> list[Row]:
     return out
 
 
+@functools.cache
+def _registered_tasks() -> frozenset[str]:
+    """Task names, read once per process (listing entry points costs milliseconds, and the
+    app asks for every table on every rerun)."""
+    from harness.registry import TASKS
+
+    return frozenset(TASKS.names())
+
+
 def metric_columns(task: str, rows: Sequence[Row]) -> list[str]:
     """The task's metric columns: its headline metrics first, then every other metric key the
     task declares (or, for benchmarks the harness lacks, any key) that some row has."""
     from harness.registry import TASKS
 
     present = {k for r in rows if r.task == task for k in r.metrics}
-    if task in TASKS.names():
+    if task in _registered_tasks():
         cls: Any = TASKS.get(task)
         head = [k for k in cls.headline]
         pats = cls.metric_patterns()
