@@ -269,6 +269,10 @@ class CachedEngine(Engine):
                 rows[i] = got[j]
         return np.stack([r for r in rows if r is not None])
 
+    def visual_tokens(self, clips: Sequence[np.ndarray]) -> list[Any]:
+        """Not cached (tensors on the model's device): the inner engine's."""
+        return self.inner.visual_tokens(clips)
+
     def describe(self) -> dict[str, Any]:
         d = dict(self.inner.describe())
         d["cache"] = {"enabled": self.enabled,

@@ -9,12 +9,13 @@ record ``{"video_id", "responses": {query id: text}, "frames": ..., "decoding": 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from harness.engines.base import Engine, Message, Request, SamplingParams, VideoPart
+from harness.engines.base import Engine, LoRARef, Message, Request, SamplingParams, VideoPart
 from methods.base import RunContext
 from tasks.base import Query, VideoSample
 from tasks.text_task import FramePlan
@@ -62,13 +63,19 @@ def build_request(query: Query, frames: np.ndarray, indices: np.ndarray, fps: fl
     return Request(messages=msgs, sampling=sampling, request_id=request_id)
 
 
+#: Builds the adapter a sample's requests run with from its sampled ``(frames, indices)``.
+AdapterFn = Callable[[np.ndarray, np.ndarray], LoRARef | None]
+
+
 def answer_queries(engine: Engine, sample: VideoSample, ctx: RunContext,
                    plan: FramePlan | None = None, overrides: AnswerOverrides | None = None,
-                   max_pixels: int | None = None) -> dict[str, Any]:
+                   max_pixels: int | None = None, adapter: AdapterFn | None = None,
+                   ) -> dict[str, Any]:
     """Answer all of ``sample``'s queries with one frame sample (see the module docstring).
 
     ``plan`` defaults to the task's (``ctx.frame_plan``); ``max_pixels`` overrides the plan's
-    budget, which overrides the run's.
+    budget, which overrides the run's. ``adapter`` (COPRA) is called once with the sampled
+    frames ``(T, H, W, 3)`` and their indices ``(T,)``; its LoRA applies to every query.
     """
     plan = plan or ctx.frame_plan or FramePlan()
     overrides = overrides or AnswerOverrides()
@@ -78,6 +85,9 @@ def answer_queries(engine: Engine, sample: VideoSample, ctx: RunContext,
     requests = [build_request(q, frames, indices, fps, overrides, ctx.seed + i,
                               f"{sample.video_id}#{q.qid}")
                 for i, q in enumerate(sample.queries)]
+    lora = adapter(frames, indices) if adapter is not None else None
+    if lora is not None:
+        requests = [replace(r, lora=lora) for r in requests]
     responses: dict[str, str] = {}
     finish: dict[str, str] = {}
     for lo in range(0, len(requests), ctx.batch_size):

@@ -6,6 +6,11 @@
 :meth:`FrameTask.evaluate` pools per-frame scores into the metrics of
 :mod:`tasks.metrics.frame`.
 
+:meth:`FrameTask.load_train` reads the dataset's TRAINING videos with video-level labels
+(:class:`~tasks.training.TrainVideo`, for weakly supervised training) through the per-dataset
+hook :meth:`FrameTask.read_train_rows`: UCF-Crime's ``Anomaly_Train.txt``, XD-Violence's
+``train_list.txt``, ComplexVAD's ``complexvad_train.json``. Test loading does not read them.
+
 Settings (keyword arguments of the constructor, all optional and JSON-able):
 
 * ``label_convention``: ``"inclusive"`` (LAVAD, VADTree; default) or ``"exclusive"`` (VERA,
@@ -18,6 +23,7 @@ Settings (keyword arguments of the constructor, all optional and JSON-able):
   instead of over the class's videos only (VADTree's convention and the default).
 * ``annotation``, ``index``, ``test_list``: file overrides, relative to the data root or
   absolute; otherwise the known file names are searched for recursively under the data root.
+* ``train_list``: the training list read by :meth:`FrameTask.load_train` (same rules).
 * ``category_from`` / ``normal_classes``: for UCF-format datasets, see :mod:`tasks.ucf_tasks`.
 """
 
@@ -45,6 +51,7 @@ from tasks.metrics.frame import (
     video_roc_auc,
 )
 from tasks.records import decode_scores
+from tasks.training import TrainVideo
 from tasks.windows import WindowSpec
 
 CONVENTIONS = ("inclusive", "exclusive")
@@ -64,6 +71,7 @@ class FrameSettings:
     annotation: str | None = None
     index: str | None = None
     test_list: str | None = None
+    train_list: str | None = None
     category_from: str | None = None
     normal_classes: list[str] | None = None
 
@@ -148,12 +156,18 @@ class FrameTask(Task):
             raise ValueError(f"task {self.name!r}: bad window setting ({exc})") from exc
         self.file_convention: str | None = None
         self.sources: dict[str, str] = {}
+        self.train_sources: dict[str, str] = {}
 
     # -- protocol parameters -------------------------------------------------------------
     @property
     def fps(self) -> float:
         """The dataset's frame-rate constant for window lengths (setting or default)."""
         return float(self.settings.fps or self.default_fps)
+
+    def video_fps(self, native: float | None = None) -> float:
+        """A video's protocol fps: the ``fps`` setting, else the video's own constant from the
+        annotation (``native``), else the dataset's default."""
+        return float(self.settings.fps or native or self.default_fps)
 
     @property
     def label_convention(self) -> str:
@@ -206,9 +220,42 @@ class FrameTask(Task):
         extra = dict(row.extra)
         if row.start_frame:
             extra["start_frame"] = row.start_frame
-        fps = float(self.settings.fps or row.fps or self.default_fps)
-        return VideoSample(row.video_id, row.num_frames, fps, row.category, row.intervals,
-                           self.end_inclusive, labels, row.path, extra)
+        return VideoSample(row.video_id, row.num_frames, self.video_fps(row.fps), row.category,
+                           row.intervals, self.end_inclusive, labels, row.path, extra)
+
+    # -- training videos -------------------------------------------------------------------
+    def read_train_rows(self, root: Path) -> list[TrainVideo]:
+        """Read the dataset's training list under ``root`` (recording the files read in
+        ``self.train_sources``). Datasets with a training list override this.
+
+        Raises:
+            TaskDataError: always here: the task has no training list.
+        """
+        raise TaskDataError(f"task {self.name!r} has no training list (no training videos "
+                            f"can be loaded for it)")
+
+    def load_train(self, data_root: Path | None, split: str) -> list[TrainVideo]:
+        """The dataset's training videos with video-level labels, in the list's order.
+
+        ``data_root`` and ``split`` are resolved as in :meth:`load` (``split="sample"`` without
+        a data root reads the bundled sample world). The files read are recorded in
+        ``self.train_sources`` (``self.sources``, the test protocol's, is left alone).
+
+        Raises:
+            TaskDataError: no training list, a malformed or empty one, a repeated video id.
+        """
+        root = self.resolve_root(data_root, split, self.sample_dataset)
+        self.train_sources = {"data_root": str(root)}
+        videos = self.read_train_rows(root)
+        if not videos:
+            raise TaskDataError(f"{root}: no training videos found for task {self.name!r}")
+        seen: set[str] = set()
+        for v in videos:
+            if v.video_id in seen:
+                raise TaskDataError(f"{root}: training video {v.video_id!r} listed twice "
+                                    f"({self.train_sources.get('train_list', 'training list')})")
+            seen.add(v.video_id)
+        return videos
 
     # -- statistics ------------------------------------------------------------------------
     def describe(self, samples: Sequence[VideoSample]) -> dict[str, Any]:

@@ -7,7 +7,10 @@ Files (searched recursively under the data root unless a setting names them):
 * frame index (``index``): LAVAD-style ``anomaly_test.txt`` (end inclusive,
   :mod:`tasks.formats.lavad`) or UR-DMU-style ``UCF_Annotation.txt`` (frame count in column 2);
   the layout is recognised from the first line;
-* test list (``test_list``): ``Anomaly_Test.txt``, relative video paths.
+* test list (``test_list``): ``Anomaly_Test.txt``, relative video paths;
+* training list (``train_list``): ``Anomaly_Train.txt``, relative video paths
+  (``Abuse/Abuse001_x264.mp4``, ``Training_Normal_Videos_Anomaly/Normal_Videos001_x264.mp4``),
+  read by :meth:`~tasks.frame_task.FrameTask.load_train` only.
 
 Which videos, in which order: the LAVAD index, else the test list, else the UR-DMU index, else
 the annotation file. Frame counts: the LAVAD index, else the UR-DMU index, else the video files
@@ -18,6 +21,13 @@ Categories: the annotation's class column (``category_from="annotation"``), or t
 derived from the video name (``"name"``: ``Object_falling_3`` -> ``Object Falling``,
 ``Abuse028_x264`` -> ``Abuse``). A video whose class is one of ``normal_classes`` is normal and
 must have no interval; any other video must have at least one.
+
+Training videos (video-level labels, :func:`tasks.training.ucf_train_category`): the class is
+the list path's folder (``category_from="annotation"``; the name rule without a folder) or the
+name rule (``"name"``); a video is normal when that class is one of ``normal_classes`` or its
+folder or name carries the word ``normal`` (``Training_Normal_Videos_Anomaly/``,
+``Normal_Videos001_x264``). Files: the listed path under the data root, else the one video file
+with that name anywhere under it (``None`` when there is none); frame counts are left unknown.
 """
 
 from __future__ import annotations
@@ -38,11 +48,13 @@ from tasks.formats.ucf import (
 )
 from tasks.formats.video import VideoFiles, frame_count, video_id
 from tasks.frame_task import FrameTask, SampleRow, find_file
+from tasks.training import TrainVideo, VideoLocator, label_of, read_video_list, ucf_train_category
 
 ANNOTATION_NAMES = ("Temporal_Anomaly_Annotation_for_Testing_Videos.txt",
                     "Temporal_Anomaly_Annotation.txt")
 INDEX_NAMES = ("anomaly_test.txt", "UCF_Annotation.txt")
 LIST_NAMES = ("Anomaly_Test.txt",)
+TRAIN_LIST_NAMES = ("Anomaly_Train.txt",)
 
 
 def name_category(vid: str) -> str:
@@ -135,6 +147,22 @@ class UcfFormatTask(FrameTask):
             rows.append(SampleRow(vid, n, self._category(ann, ann_path), ann.intervals, path,
                                   start, extra={"unreadable": unreadable} if unreadable else {}))
         return rows
+
+    def read_train_rows(self, root: Path) -> list[TrainVideo]:
+        path = find_file(root, self.settings.train_list, TRAIN_LIST_NAMES)
+        if path is None:
+            raise TaskDataError(f"{root}: no training list ({' / '.join(TRAIN_LIST_NAMES)}) "
+                                f"found; set 'train_list'")
+        self.train_sources["train_list"] = str(path)
+        how = self.settings.category_from or self.default_category_from
+        normal = self.settings.normal_classes or self.default_normal_classes
+        files = VideoLocator(root)
+        videos = []
+        for entry in read_video_list(path):
+            category = ucf_train_category(entry.relpath, how, normal)
+            videos.append(TrainVideo(entry.video_id, files.get(entry.relpath), label_of(category),
+                                     category, self.video_fps()))
+        return videos
 
     def _category(self, ann: UcfAnnotation, path: Path) -> str:
         normal = set(self.settings.normal_classes or self.default_normal_classes)

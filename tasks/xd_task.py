@@ -12,6 +12,13 @@ Files under the data root (searched recursively unless a setting names them):
 Categories come from the names' ``_label_`` codes (:func:`tasks.formats.xd.xd_category`).
 Consistency checks: every annotated video is a test video, a test video is annotated exactly
 when its name says it is anomalous, and the index's label column agrees with the name.
+
+Training videos (:meth:`~tasks.frame_task.FrameTask.load_train`): ``train_list.txt``
+(``train_list``), one video per line, a path relative to the data root or a bare name, with or
+without ``.mp4`` (``train/<name>_label_B1-0-0.mp4``). The label comes from the name's code:
+``_label_A`` is normal (0), any anomaly code anomalous (1); the category is the code's classes
+as for test videos. Files: the listed path, else the one video file with that name under the
+data root (``None`` when there is none); frame counts are left unknown.
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ from tasks.formats.lavad import IndexRow, read_lavad_index
 from tasks.formats.video import VideoFiles, frame_count
 from tasks.formats.xd import XD_INDEX_NORMAL, read_xd_annotations, xd_category
 from tasks.frame_task import FrameTask, SampleRow, find_file
+from tasks.training import TrainVideo, VideoLocator, label_of, read_video_list
+
+TRAIN_LIST_NAMES = ("train_list.txt",)
 
 
 class XdViolenceTask(FrameTask):
@@ -34,6 +44,23 @@ class XdViolenceTask(FrameTask):
     description: ClassVar[str] = "XD-Violence frame-level VAD (800 test videos; AUC, PR-AUC)"
     default_fps: ClassVar[float] = 24.0
     sample_dataset: ClassVar[str | None] = "xd_violence"
+
+    def read_train_rows(self, root: Path) -> list[TrainVideo]:
+        path = find_file(root, self.settings.train_list, TRAIN_LIST_NAMES)
+        if path is None:
+            raise TaskDataError(f"{root}: no training list ({' / '.join(TRAIN_LIST_NAMES)}) "
+                                f"found; set 'train_list'")
+        self.train_sources["train_list"] = str(path)
+        files = VideoLocator(root)
+        videos = []
+        for entry in read_video_list(path):
+            try:
+                category = xd_category(entry.video_id)
+            except ValueError as exc:
+                raise entry.line.error("path", str(exc)) from None
+            videos.append(TrainVideo(entry.video_id, files.get(entry.relpath), label_of(category),
+                                     category, self.video_fps()))
+        return videos
 
     def read_rows(self, root: Path) -> list[SampleRow]:
         s = self.settings

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import torch
 
+from harness.models.lora import PerSampleLoRA, find_targets
 from methods.copra.generator import GeneratorConfig, LoraGenerator, slot_masks
-from methods.copra.injection import PerSampleLoRA, find_targets
 
 
 @pytest.fixture(scope="module")

@@ -86,7 +86,8 @@ def test_registered_as_hf() -> None:
     assert ENGINES.get("hf") is HFEngine
     assert HFEngine.name == "hf"
     caps = HFEngine.capabilities
-    assert caps.logprobs and caps.video and caps.images and caps.embeddings and not caps.lora
+    assert caps.logprobs and caps.video and caps.images and caps.embeddings and caps.lora
+    assert caps.visual_tokens
 
 
 def test_describe_and_resolved(qwen: HFEngine) -> None:
@@ -302,7 +303,7 @@ def test_qwen25_uses_fps(engines: dict[str, HFEngine]) -> None:
     assert outs[0] != outs[1]  # temporal positions depend on fps
 
 
-def test_rejects_lora(qwen: HFEngine) -> None:
+def test_missing_lora_directory_is_an_engine_error(qwen: HFEngine) -> None:
     req = Request((Message.user("hi"),), lora=LoRARef(name="x", path="/nope"))
     with pytest.raises(EngineError):
         qwen.generate([req])

@@ -18,6 +18,12 @@ Conventions
   (``Completion.target_logprobs[i]``: text -> logprob). Texts that do not encode to exactly one
   token are left out of the dict. This is how a P(yes) is read without top-k truncation.
 * Greedy decoding is ``temperature == 0``.
+* ``SamplingParams.allowed_tokens`` restricts decoding to the given token texts (each must
+  encode to one token): the policy is the model's distribution renormalised over them, and the
+  log-probabilities returned are those of that renormalised distribution. A constrained answer
+  (Yes/No) is sampled this way.
+* ``Request.lora`` applies an adapter to that request only (engines with
+  ``capabilities.lora``); requests of one batch may carry different adapters.
 """
 
 from __future__ import annotations
@@ -87,6 +93,7 @@ class SamplingParams:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     target_tokens: tuple[str, ...] = ()
+    allowed_tokens: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,7 @@ class EngineCapabilities:
     video: bool = True
     images: bool = True
     embeddings: bool = False
+    visual_tokens: bool = False
 
 
 class EngineError(RuntimeError):
@@ -162,6 +170,14 @@ class Engine(abc.ABC):
         Only engines with ``capabilities.embeddings`` implement it.
         """
         raise EngineError(f"engine {self.name!r} does not provide visual embeddings")
+
+    def visual_tokens(self, clips: Sequence[np.ndarray]) -> list[Any]:
+        """The model's own visual tokens per clip ``(T, H, W, 3)``: one ``torch.Tensor`` ``(V_i,
+        D)`` per clip, in the language model's hidden size ``D`` (after the vision tower's
+        merger/projector), on the model's device. Only engines with
+        ``capabilities.visual_tokens`` implement it (what COPRA's generator is conditioned on).
+        """
+        raise EngineError(f"engine {self.name!r} does not provide visual tokens")
 
     def describe(self) -> dict[str, Any]:
         """What to record in a run's config: model id/path, dtype, device, versions."""

@@ -22,12 +22,23 @@ Conventions (beyond :mod:`harness.engines.base`):
 * ``token_ids`` include a final EOS token; ``text`` is decoded without special tokens and cut
   before the first stop string;
 * ``max_pixels`` caps H*W of every Qwen image/video frame (default: the model's preprocessor
-  config, video frames at most 768*28*28); InternVL uses its processor's fixed tile size.
+  config, video frames at most 768*28*28); InternVL uses its processor's fixed tile size;
+* per-request LoRA (``Request.lora``: in-memory tensors in either layout of
+  :mod:`harness.engines.lora_export`, or a PEFT directory) is applied functionally with
+  :class:`harness.models.lora.PerSampleLoRA`: the backbone's weights are never merged or copied,
+  and one decoding batch mixes requests with different adapters (or none). Adapter module names
+  are the model's own; names from another transformers version (``model.layers.0...`` for
+  ``model.language_model.layers.0...``) are matched by their ``layers.N...`` suffix. Vision-tower
+  modules are dropped (as the vllm engine does);
+* ``sampling.allowed_tokens`` constrains decoding (see :mod:`harness.engines.base`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,15 +49,42 @@ from harness.engines.base import (
     Engine,
     EngineCapabilities,
     EngineError,
+    LoRARef,
     Request,
     Response,
 )
+from harness.engines.lora_export import normalize_tensors
 from harness.engines.preprocess import QwenVisionSpec, qwen_video
 from harness.models.decode import DecodeResult, DecodeRow, generate_batch
 from harness.models.loader import LoadedModel, load_model, resolve_model
+from harness.models.lora import (
+    DEFAULT_KINDS,
+    LoraTarget,
+    PerSampleLoRA,
+    find_targets,
+    stack_adapters,
+)
 from harness.models.prompt import PromptEncoder
 
 _SEED_MIX = 1_000_003
+#: a parsed adapter: ({target module name: (A (r, in), B (out, r))}, scale alpha / r)
+Adapter = tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], float]
+
+
+def _read_peft_dir(path: Path, name: str) -> tuple[dict[str, Any], float | None]:
+    """A PEFT LoRA directory's tensors and ``lora_alpha``."""
+    from safetensors.torch import load_file
+
+    cfg_file, weights = path / "adapter_config.json", path / "adapter_model.safetensors"
+    if not cfg_file.is_file() or not weights.is_file():
+        raise EngineError(f"LoRA {name!r}: {path} lacks adapter_config.json or "
+                          "adapter_model.safetensors")
+    cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    if cfg.get("rank_pattern") or cfg.get("alpha_pattern") or cfg.get("use_dora"):
+        raise EngineError(f"LoRA {name!r}: {cfg_file}: rank/alpha patterns and DoRA are not "
+                          "supported")
+    alpha = cfg.get("lora_alpha")
+    return dict(load_file(str(weights))), (float(alpha) if alpha is not None else None)
 
 
 class HFEngine(Engine):
@@ -57,7 +95,7 @@ class HFEngine(Engine):
 
     name = "hf"
     capabilities = EngineCapabilities(
-        logprobs=True, lora=False, video=True, images=True, embeddings=True
+        logprobs=True, lora=True, video=True, images=True, embeddings=True, visual_tokens=True
     )
 
     def __init__(
@@ -164,14 +202,16 @@ class HFEngine(Engine):
         """Batched generation; one :class:`Response` per request, in order."""
         rows: list[DecodeRow] = []
         owners: list[int] = []  # request index of each row
+        adapters: dict[str, Adapter] = {}
         for i, req in enumerate(requests):
-            if req.lora is not None:
-                raise EngineError("the hf engine does not support LoRA adapters")
+            if req.lora is not None and req.lora.name not in adapters:
+                adapters[req.lora.name] = self._adapter(req.lora)
             sp = req.sampling
             if sp.n < 1:
                 raise EngineError(f"sampling.n must be >= 1, got {sp.n}")
             prompt = self.encoder.encode(req)
             _, target_ids = self._target_ids(tuple(sp.target_tokens))
+            allowed_ids = self._allowed_ids(tuple(sp.allowed_tokens))
             base_seed = sp.seed if sp.seed is not None else self.seed + i
             n_rows = 1 if sp.temperature <= 0 else sp.n
             for j in range(n_rows):
@@ -185,10 +225,13 @@ class HFEngine(Engine):
                         top_k=sp.logprobs or 0,
                         stop=tuple(sp.stop),
                         target_ids=target_ids,
+                        allowed_ids=allowed_ids,
                     )
                 )
                 owners.append(i)
-        results = self._run_rows(rows)
+        refs = [requests[o].lora for o in owners]
+        row_adapters = [None if ref is None else adapters[ref.name] for ref in refs]
+        results = self._run_rows(rows, row_adapters)
         per_request: list[list[Completion]] = [[] for _ in requests]
         for owner, res in zip(owners, results, strict=True):
             sp = requests[owner].sampling
@@ -201,40 +244,119 @@ class HFEngine(Engine):
             responses.append(Response(req.request_id, comps))
         return responses
 
-    def _run_rows(self, rows: list[DecodeRow]) -> list[DecodeResult]:
+    def _allowed_ids(self, texts: tuple[str, ...]) -> tuple[int, ...]:
+        """Token ids of ``allowed_tokens``; each text must be exactly one token."""
+        if not texts:
+            return ()
+        kept, ids = self._target_ids(texts)
+        if len(kept) != len(texts):
+            bad = [t for t in texts if t not in kept]
+            raise EngineError(f"allowed_tokens {bad} do not encode to exactly one token")
+        return tuple(sorted(set(ids)))
+
+    # -- LoRA -----------------------------------------------------------------------------------
+    def lora_targets(self) -> list[LoraTarget]:
+        """The language model's adaptable Linear modules (see :mod:`harness.models.lora`)."""
+        if "_lora_targets" not in self.__dict__:
+            self._lora_targets = find_targets(self.loaded.model)
+        return self._lora_targets
+
+    def _adapter(self, ref: LoRARef) -> Adapter:
+        """``ref`` parsed into ``({target name: (A (r, in), B (out, r))}, scale)``."""
+        tensors: dict[str, Any]
+        alpha: float | None = None
+        if ref.tensors is not None:
+            tensors = dict(ref.tensors)
+        elif ref.path is not None:
+            tensors, alpha = _read_peft_dir(Path(ref.path), ref.name)
+        else:
+            raise EngineError(f"LoRA {ref.name!r} has neither a path nor tensors")
+        try:
+            pairs, alpha_t, _dropped = normalize_tensors(tensors, modules=DEFAULT_KINDS)
+        except ValueError as exc:
+            raise EngineError(f"LoRA {ref.name!r}: {exc}") from exc
+        alpha = alpha_t if alpha_t is not None else alpha
+        targets = self.lora_targets()
+        by_name = {t.name: t for t in targets}
+        by_suffix = {t.name[t.name.rindex("layers."):]: t.name for t in targets}
+        out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        for module, ab in pairs.items():
+            name = module if module in by_name else by_suffix.get(
+                module[module.rindex("layers."):] if "layers." in module else module)
+            if name is None:
+                raise EngineError(f"LoRA {ref.name!r}: module {module!r} is not an adaptable "
+                                  f"module of {self.resolved.id} (e.g. {targets[0].name!r})")
+            a, b = ab
+            t = by_name[name]
+            if a.shape[1] != t.in_features or b.shape[0] != t.out_features:
+                raise EngineError(f"LoRA {ref.name!r}: {module}: A {tuple(a.shape)} / B "
+                                  f"{tuple(b.shape)} do not fit (r, {t.in_features}) / "
+                                  f"({t.out_features}, r)")
+            out[name] = ab
+        if not out:
+            raise EngineError(f"LoRA {ref.name!r} adapts no language-model module")
+        rank = max(a.shape[0] for a, _ in out.values())
+        return out, (alpha / rank if alpha is not None else 1.0)
+
+    def _run_rows(self, rows: list[DecodeRow], adapters: list[Adapter | None] | None = None
+                  ) -> list[DecodeResult]:
         order = sorted(range(len(rows)), key=lambda r: -len(rows[r].prompt))
         out: list[DecodeResult | None] = [None] * len(rows)
         lm = self.loaded
+        adapters = adapters or [None] * len(rows)
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start : start + self.batch_size]
-                results = generate_batch(
-                    lm.model, self.resolved.family, [rows[r] for r in chunk],
-                    pad_id=self.pad_id, eos_ids=self.eos_ids, device=lm.device,
-                    dtype=lm.dtype, decode_text=self._decode,
-                )  # fmt: skip
+                chunk_adapters = [adapters[r] for r in chunk]
+                with self._lora_applied(chunk_adapters):
+                    results = generate_batch(
+                        lm.model, self.resolved.family, [rows[r] for r in chunk],
+                        pad_id=self.pad_id, eos_ids=self.eos_ids, device=lm.device,
+                        dtype=lm.dtype, decode_text=self._decode,
+                    )  # fmt: skip
                 for r, res in zip(chunk, results, strict=True):
                     out[r] = res
         return [r for r in out if r is not None]
 
+    @contextmanager
+    def _lora_applied(self, adapters: list[Adapter | None]) -> Iterator[None]:
+        """Hooks the rows' adapters (stacked, rank-padded) for one decoding batch."""
+        if all(a is None for a in adapters):
+            yield
+            return
+        names = {n for a in adapters if a is not None for n in a[0]}
+        targets = [t for t in self.lora_targets() if t.name in names]
+        weights = stack_adapters([None if a is None else a[0] for a in adapters], targets,
+                                 scales=[1.0 if a is None else a[1] for a in adapters],
+                                 device=self.loaded.device, dtype=self.loaded.dtype)
+        with PerSampleLoRA(self.loaded.model, targets).apply(weights):
+            yield
+
     # -- embeddings -----------------------------------------------------------------------------
     def embed_frames(self, clips: Sequence[np.ndarray]) -> np.ndarray:
         """Vision-tower embedding per clip ``uint8 (T, H, W, 3)``: mean over all visual tokens
-        (after the merger/projector, i.e. in the LM's hidden size D), L2-normalised.
-        Returns ``float32 (B, D)``."""
+        (:meth:`visual_tokens`), L2-normalised. Returns ``float32 (B, D)``."""
         lm = self.loaded
-        vecs: list[torch.Tensor] = []
-        with torch.inference_mode():
-            for start in range(0, len(clips), self.batch_size):
-                chunk = [np.asarray(c) for c in clips[start : start + self.batch_size]]
-                vecs.extend(self._embed_chunk(chunk))
+        vecs = [t.float().mean(dim=0) for t in self.visual_tokens(clips)]
         if not vecs:
             return np.zeros((0, int(lm.model.config.get_text_config().hidden_size)), np.float32)
-        emb = torch.stack(vecs).float()
+        emb = torch.stack(vecs)
         emb = emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         return emb.cpu().numpy().astype(np.float32)
 
-    def _embed_chunk(self, clips: list[np.ndarray]) -> list[torch.Tensor]:
+    def visual_tokens(self, clips: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        """The frozen vision tower's tokens per clip ``uint8 (T, H, W, 3)``, after the
+        merger/projector (the language model's hidden size ``D``): Qwen ``(T/2 * h * w / 4,
+        D)`` for the clip encoded as one video exactly as a prompt encodes it; InternVL
+        ``(T * 256, D)``, each frame one tile. Model dtype, on the model's device, no graph."""
+        out: list[torch.Tensor] = []
+        with torch.inference_mode():
+            for start in range(0, len(clips), self.batch_size):
+                chunk = [np.asarray(c) for c in clips[start : start + self.batch_size]]
+                out.extend(self._visual_chunk(chunk))
+        return [t.clone() for t in out]  # plain tensors, usable outside inference mode
+
+    def _visual_chunk(self, clips: list[np.ndarray]) -> list[torch.Tensor]:
         lm = self.loaded
         if self.resolved.family == "internvl":
             out = []
@@ -242,7 +364,8 @@ class HFEngine(Engine):
                 pv, _ = self.encoder.internvl_pixels(list(clip), crop=False)
                 x = torch.from_numpy(pv).to(device=lm.device, dtype=lm.dtype)
                 feats = lm.model.get_image_features(pixel_values=x, return_dict=True)
-                out.append(feats.pooler_output.float().mean(dim=(0, 1)))
+                pooled = feats.pooler_output
+                out.append(pooled.reshape(-1, pooled.shape[-1]))
             return out
         vis = [qwen_video(c, self.spec) for c in clips]
         pixels = torch.from_numpy(np.concatenate([v.pixel_values for v in vis]))
@@ -250,7 +373,7 @@ class HFEngine(Engine):
         feats = lm.model.get_video_features(
             pixels.to(device=lm.device, dtype=lm.dtype), grid, return_dict=True
         )
-        return [f.float().mean(dim=0) for f in feats.pooler_output]
+        return list(feats.pooler_output)
 
     # -- bookkeeping ----------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:

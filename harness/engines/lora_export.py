@@ -96,10 +96,11 @@ def _is_vision(module: str) -> bool:
 
 
 def normalize_tensors(
-    tensors: Mapping[str, Any],
+    tensors: Mapping[str, Any], modules: tuple[str, ...] = LM_TARGET_MODULES,
 ) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], float | None, list[str]]:
     """Parse either accepted layout into ``{module: (A, B)}``, the optional ``lora_alpha``, and
-    the list of dropped modules (vision tower or non-target). Raises ``ValueError`` on
+    the list of dropped modules (vision tower, or a projection kind not in ``modules``; the
+    ``hf`` engine passes its wider list, fused projections included). Raises ``ValueError`` on
     malformed input (missing half of a pair, shape mismatch, mixed layouts)."""
     alpha: float | None = None
     pairs: dict[str, list[Any]] = {}
@@ -126,7 +127,7 @@ def normalize_tensors(
     for module, (a, b) in sorted(pairs.items()):
         if a is None or b is None:
             raise ValueError(f"LoRA module {module!r} lacks its lora_{'A' if a is None else 'B'}")
-        if _is_vision(module) or module.rsplit(".", 1)[-1] not in LM_TARGET_MODULES:
+        if _is_vision(module) or module.rsplit(".", 1)[-1] not in modules:
             dropped.append(module)
             continue
         ta, tb = _tensor(a), _tensor(b)

@@ -361,6 +361,9 @@ class OpenAIEngine(Engine):
         sp = req.sampling
         if sp.n < 1:
             raise EngineError(f"sampling.n must be >= 1, got {sp.n}")
+        if sp.allowed_tokens:
+            raise EngineError("the openai engine does not serve sampling.allowed_tokens; use "
+                              "the hf engine")
         greedy = sp.temperature <= 0
         body: dict[str, Any] = {
             "model": self.model,

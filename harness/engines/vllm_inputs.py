@@ -116,6 +116,9 @@ def build_rows(
         sp = req.sampling
         if sp.n < 1:
             raise EngineError(f"sampling.n must be >= 1, got {sp.n}")
+        if sp.allowed_tokens:
+            raise EngineError("the vllm engine does not serve sampling.allowed_tokens "
+                              "(renormalised constrained decoding); use the hf engine")
         prompt = to_prompt(req, encoder, family, spec)
         texts, ids = target_ids(tuple(sp.target_tokens))
         base = sp.seed if sp.seed is not None else engine_seed + i

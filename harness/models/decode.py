@@ -11,7 +11,9 @@ is independent of the others:
   step, so a row's samples do not depend on which rows share its batch.
 
 Log-probabilities are ``log_softmax`` of the raw float32 logits (never temperature- or top-p-
-modified). Greedy is ``temperature == 0`` (argmax, first index on ties).
+modified); a row with ``allowed_ids`` decodes from the logits restricted to those tokens, and
+its log-probabilities are those of that renormalised distribution. Greedy is
+``temperature == 0`` (argmax, first index on ties).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class DecodeRow:
     top_k: int = 0
     stop: tuple[str, ...] = ()
     target_ids: tuple[int, ...] = ()
+    allowed_ids: tuple[int, ...] = ()
 
 
 @dataclass
@@ -140,6 +143,22 @@ def _sample(
     return torch.multinomial(probs, 1, generator=gen)[0]
 
 
+def allowed_mask(allowed: Sequence[tuple[int, ...]], vocab: int, device: torch.device
+                 ) -> torch.Tensor | None:
+    """``(B, vocab)`` bool, True where row ``b`` may emit the token (an empty tuple allows all);
+    ``None`` when no row is constrained."""
+    if not any(allowed):
+        return None
+    mask = torch.ones((len(allowed), vocab), dtype=torch.bool)
+    for b, ids in enumerate(allowed):
+        if ids:
+            if max(ids) >= vocab or min(ids) < 0:
+                raise ValueError(f"allowed token ids {ids} outside the vocabulary ({vocab})")
+            mask[b] = False
+            mask[b, list(ids)] = True
+    return mask.to(device)
+
+
 def generate_batch(
     model: Any,
     family: str,
@@ -171,8 +190,11 @@ def generate_batch(
     out = model(**inputs, position_ids=position_ids, use_cache=True, logits_to_keep=1)
     cache = out.past_key_values
     step = 0
+    allowed = allowed_mask([r.allowed_ids for r in rows], out.logits.shape[-1], device)
     while not all(done):
         logits = out.logits[:, -1, :].float()
+        if allowed is not None:  # constrained rows: the distribution renormalised over them
+            logits = logits.masked_fill(~allowed, float("-inf"))
         logprobs = torch.log_softmax(logits, dim=-1)
         choice = logits.argmax(dim=-1)
         for b, row in enumerate(rows):
@@ -187,7 +209,8 @@ def generate_batch(
         if k_max:
             top_v, top_i = logprobs.topk(k_max, dim=-1)
             pairs = zip(top_i.tolist(), top_v.tolist(), strict=True)
-            tops = [list(zip(i, v, strict=True)) for i, v in pairs]
+            tops = [[(t, lp) for t, lp in zip(i, v, strict=True) if lp != float("-inf")]
+                    for i, v in pairs]  # constrained rows: disallowed tokens are not alternatives
         next_tokens: list[int] = []
         for b, row in enumerate(rows):
             if done[b]:

@@ -2,7 +2,7 @@
 
 Design (COPRA §3 and Appendix A.2; details the paper leaves open are ours and written here):
 
-* **Parameter tokens.** Every target Linear (:class:`~methods.copra.injection.LoraTarget`) of
+* **Parameter tokens.** Every target Linear (:class:`~harness.models.lora.LoraTarget`) of
   every decoder layer gets ``2 r`` tokens: ``r`` emit the rows of ``A`` (``r x in``), ``r`` the
   columns of ``B`` (``out x r``). A token's embedding is a learnable *structural* code (decoder
   layer + projection kind + A/B role + rank index) plus, by default, its entry of the learnable
@@ -20,7 +20,7 @@ Design (COPRA §3 and Appendix A.2; details the paper leaves open are ours and w
 
 Shapes: visual tokens ``(S, V, visual_dim)`` with an optional ``(S, V)`` bool mask (True =
 real token) for ``S`` inputs; the output maps each target's name to ``A (S, r, in)`` and
-``B (S, out, r)``, ready for :class:`~methods.copra.injection.PerSampleLoRA`.
+``B (S, out, r)``, ready for :class:`~harness.models.lora.PerSampleLoRA`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from methods.copra.injection import LoraTarget
+from harness.models.lora import LoraTarget
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ Fields:
   - ``fps`` (optional, number > 0): overrides the top-level ``fps`` for this video;
   - ``label`` (required): ``"normal"`` or ``"anomalous"``;
   - ``anomalies`` (list, default empty; required non-empty for anomalous videos, empty for
-    normal ones): ``{"start": int, "end": int, "type": str (optional)}``, 0-based frames,
+    normal ones, except in a training file read with ``video_level=True``, where video-level
+    labels suffice): ``{"start": int, "end": int, "type": str (optional)}``, 0-based frames,
     ``0 <= start <= end``, inside the video (``end <= num_frames - 1`` when inclusive,
     ``end <= num_frames`` otherwise);
   - ``category`` (optional): the video's class; by default the distinct anomaly ``type``
@@ -100,8 +101,11 @@ def _kind(kind: type | tuple[type, ...]) -> str:
     return " or ".join(k.__name__ for k in kinds)
 
 
-def read_complexvad(path: Path) -> ComplexVadSplit:
+def read_complexvad(path: Path, *, video_level: bool = False) -> ComplexVadSplit:
     """Parse and validate one split file (see the module docstring for the format).
+
+    ``video_level=True`` reads a training file: an anomalous video may list no anomalies (its
+    label is video-level only); a normal video still must list none.
 
     Raises:
         TaskDataError: unreadable file, JSON syntax error, or any field violating the format.
@@ -142,10 +146,12 @@ def read_complexvad(path: Path) -> ComplexVadSplit:
             raise r.error(f"{where}label", f"expected 'normal' or 'anomalous', got {label!r}")
         intervals, types = _anomalies(r, r.get(v, "anomalies", where, list, []), where, n,
                                       inclusive)
-        if (label == "anomalous") != bool(intervals):
+        if (label == "normal" and intervals) or (
+                label == "anomalous" and not intervals and not video_level):
             raise r.error(f"{where}anomalies", f"a {label} video needs "
                           f"{'at least one anomaly' if label == 'anomalous' else 'none'}")
-        default_cat = (",".join(dict.fromkeys(types)) or "Anomaly") if intervals else NORMAL
+        default_cat = ((",".join(dict.fromkeys(types)) or "Anomaly") if label == "anomalous"
+                       else NORMAL)
         category = r.get(v, "category", where, str, default_cat)
         if (category == NORMAL) != (label == "normal"):
             raise r.error(f"{where}category", f"category {category!r} contradicts label {label!r}")

@@ -1,4 +1,4 @@
-"""Per-sample LoRA injection on the tiny Qwen2-VL (methods/copra/injection.py), against
+"""Per-sample LoRA injection on the tiny Qwen2-VL (harness/models/lora.py), against
 merged-weight copies of the backbone as the independent reference."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from methods.copra.injection import PerSampleLoRA, find_targets
+from harness.models.lora import PerSampleLoRA, find_targets
 
 
 @pytest.fixture(scope="module")

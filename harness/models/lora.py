@@ -10,14 +10,22 @@ leading dimension of the Linear's input, ``(S, L, in_features)`` (``(S, in_featu
 works); with sampling, repeat each prompt's adapter ``G`` times (``repeat_interleave``).
 
 Targets are the language model's projections of every decoder layer: ``q_proj``, ``k_proj``,
-``v_proj``, ``o_proj``, ``gate_proj``, ``up_proj``, ``down_proj``, and fused ``qkv_proj`` /
-``wqkv`` / ``gate_up_proj`` where a backbone has them; the vision tower is never adapted.
+``v_proj``, ``o_proj``, ``gate_proj``, ``up_proj``, ``down_proj``, fused ``qkv_proj`` /
+``gate_up_proj`` where a backbone has them, and InternLM2's ``wqkv`` / ``wo`` / ``w1`` / ``w2`` /
+``w3`` (InternVL2's language model); the vision tower is never adapted.
+
+:func:`stack_adapters` turns a list of per-request adapters (``{module: (A (r, in), B (out,
+r))}``, as :class:`~harness.engines.base.LoRARef` tensors hold them, or ``None`` for no
+adapter) into the ``(S, R, in)`` / ``(S, out, R)`` stacks :meth:`PerSampleLoRA.apply` takes:
+ranks are zero-padded to the largest (``B A`` is unchanged) and each adapter's scale is folded
+into its ``B``. The ``hf`` engine serves per-request LoRA this way, so one decoding batch mixes
+adapters freely.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +35,7 @@ from torch import nn
 
 #: projection names adapted by default (fused variants included where the backbone has them)
 DEFAULT_KINDS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
-                 "qkv_proj", "wqkv", "gate_up_proj")
+                 "qkv_proj", "gate_up_proj", "wqkv", "wo", "w1", "w2", "w3")
 _LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.(?:[\w.]+\.)?(\w+)$")
 _VISION = ("visual", "vision")
 
@@ -122,3 +130,54 @@ class PerSampleLoRA:
     def generated_parameters(self, rank: int) -> int:
         """LoRA parameters generated per input at ``rank``: ``sum r * (in + out)``."""
         return sum(rank * (t.in_features + t.out_features) for t in self.targets)
+
+
+def stack_adapters(
+    adapters: Sequence[Mapping[str, tuple[torch.Tensor, torch.Tensor]] | None],
+    targets: Sequence[LoraTarget], scales: Sequence[float] | None = None,
+    device: torch.device | None = None, dtype: torch.dtype = torch.float32,
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Stack ``S`` per-row adapters into :meth:`PerSampleLoRA.apply` weights.
+
+    Args:
+        adapters: per row, ``{module: (A (r, in), B (out, r))}`` or ``None`` (the frozen
+            backbone). A module an adapter does not name gets no delta for that row.
+        targets: the modules to install (every module any adapter names must be one).
+        scales: per row, the LoRA scale ``alpha / r`` folded into ``B`` (default 1).
+
+    Returns:
+        ``{target name: (A (S, R, in), B (S, out, R))}`` with ``R`` the largest rank (at least
+        1); zero-padded ranks and absent modules contribute exactly nothing.
+
+    Raises:
+        ValueError: an adapter names a module that is not a target, or shapes do not fit.
+    """
+    by_name = {t.name: t for t in targets}
+    rank = 1
+    for i, ad in enumerate(adapters):
+        for name, (a, b) in (ad or {}).items():
+            t = by_name.get(name)
+            if t is None:
+                raise ValueError(f"adapter of row {i}: {name!r} is not an adaptable module of "
+                                 f"this model (e.g. {targets[0].name!r})")
+            if (a.dim() != 2 or b.dim() != 2 or a.shape[1] != t.in_features
+                    or b.shape[0] != t.out_features or a.shape[0] != b.shape[1]):
+                raise ValueError(f"adapter of row {i}: {name}: A {tuple(a.shape)} / B "
+                                 f"{tuple(b.shape)} do not fit (r, {t.in_features}) / "
+                                 f"({t.out_features}, r)")
+            rank = max(rank, int(a.shape[0]))
+    s = len(adapters)
+    out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    for t in targets:
+        a_all = torch.zeros(s, rank, t.in_features, device=device, dtype=dtype)
+        b_all = torch.zeros(s, t.out_features, rank, device=device, dtype=dtype)
+        for i, ad in enumerate(adapters):
+            if not ad or t.name not in ad:
+                continue
+            a, b = ad[t.name]
+            r = a.shape[0]
+            scale = 1.0 if scales is None else float(scales[i])
+            a_all[i, :r] = a.to(device=device, dtype=dtype)
+            b_all[i, :, :r] = b.to(device=device, dtype=dtype) * scale
+        out[t.name] = (a_all, b_all)
+    return out
