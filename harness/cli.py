@@ -10,6 +10,9 @@ Commands::
     vad-eval leaderboard [--runs RUNS_DIR] [--port P] [--host 127.0.0.1]
     vad-eval submit FILE.json [--runs RUNS_DIR]      validate and index a result file
     vad-eval submit --schema                      print the submission JSON schema
+    vad-eval train --method M --task T --out CKPT [--model M] [--steps N] [--config FILE|PRESET]
+                                                  train a method; evaluate the result with
+                                                  ``vad-eval --method M --checkpoint CKPT``
 
 ``--level clip|event|video`` is short for ``--task-arg level=...`` (the ``hivau`` task).
 
@@ -32,7 +35,7 @@ from typing import Any
 from harness.config import ConfigError, build_config, load_yaml, parse_kv
 from harness.registry import ENGINES, METHODS, TASKS, UnknownNameError
 
-SUBCOMMANDS = ("run", "list", "describe", "score", "leaderboard", "submit")
+SUBCOMMANDS = ("run", "list", "describe", "score", "leaderboard", "submit", "train")
 
 
 def _add_task_args(p: argparse.ArgumentParser) -> None:
@@ -87,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--level", default=None, choices=["clip", "event", "video", "all"],
                    help="hivau: question level (default: all three)")
     r.add_argument("--method-arg", action="append", metavar="KEY=VALUE")
+    r.add_argument("--checkpoint", default=None,
+                   help="a `vad-eval train` output (short for --method-arg checkpoint=DIR)")
     r.add_argument("--engine-arg", action="append", metavar="KEY=VALUE")
     r.add_argument("--executor", default=None, metavar="{local,ray}",
                    help="who predicts: local (default, this process) or ray (--workers actors, "
@@ -129,6 +134,23 @@ def _parser() -> argparse.ArgumentParser:
     lb.add_argument("--host", default="127.0.0.1",
                     help="address to bind (default 127.0.0.1: this machine only)")
 
+    t = sub.add_parser("train", help="train a method (writes a checkpoint directory)")
+    t.add_argument("--method", required=True)
+    t.add_argument("--task", required=True, help="task whose training videos are used")
+    t.add_argument("--out", required=True, help="checkpoint directory to write")
+    t.add_argument("--model", default=None, help="backbone (default: the method's)")
+    t.add_argument("--steps", type=int, default=None, help="optimisation steps")
+    t.add_argument("--config", default=None, help="YAML file or preset name of the method")
+    t.add_argument("--stage", default=None, help="stage of a multi-stage routine")
+    t.add_argument("--data-root", default=None)
+    t.add_argument("--split", default=None, choices=["test", "sample"])
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--dtype", default="auto")
+    t.add_argument("--task-arg", action="append", metavar="KEY=VALUE")
+    t.add_argument("--method-arg", action="append", metavar="KEY=VALUE",
+                   help="training setting overriding the configuration's")
+    t.add_argument("--quiet", action="store_true", help="no per-step lines")
     sm = sub.add_parser("submit", help="validate a result file and add it to the leaderboard")
     sm.add_argument("file", nargs="?", help="submission JSON (see --schema)")
     sm.add_argument("--runs", default="runs", help="runs directory whose index receives it")
@@ -238,7 +260,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         "limit": args.limit, "resume": args.resume, "seed": args.seed, "strict": args.strict,
         "device": args.device, "dtype": args.dtype, "max_pixels": args.max_pixels,
         "task_args": _task_args(args) or None,
-        "method_args": parse_kv(args.method_arg, "--method-arg") or None,
+        "method_args": ({**parse_kv(args.method_arg, "--method-arg"),
+                         **({"checkpoint": args.checkpoint} if args.checkpoint else {})}
+                        or None),
         "engine_args": parse_kv(args.engine_arg, "--engine-arg") or None,
         "executor": args.executor, "workers": args.workers, "worker_cpus": args.worker_cpus,
         "ray_address": args.ray_address, "cache": args.cache,
@@ -255,6 +279,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from harness.training import TrainJob, train
+
+    def log(row: dict[str, Any]) -> None:
+        keys = ("loss", "reward", "accuracy", "kl", "grad_norm")
+        parts = [f"{k} {row[k]:.4g}" for k in keys if isinstance(row.get(k), int | float)]
+        print(f"step {row.get('step')}: " + ", ".join(parts) + f" ({row['elapsed_s']:.0f} s)",
+              flush=True)
+
+    job = TrainJob(method=args.method, task=args.task, out=Path(args.out), model=args.model,
+                   data_root=args.data_root, split=args.split, steps=args.steps,
+                   config=args.config, stage=args.stage, seed=args.seed, device=args.device,
+                   dtype=args.dtype, task_args=parse_kv(args.task_arg, "--task-arg"),
+                   method_args=parse_kv(args.method_arg, "--method-arg"),
+                   log=None if args.quiet else log)
+    res = train(job)
+    print(json.dumps(res.summary, indent=2, sort_keys=True))
+    print(f"checkpoint: {res.checkpoint}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in SUBCOMMANDS + ("-h", "--help"):
@@ -263,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     from harness.engines.base import EngineError
     from harness.runner import RunError
     from harness.store import RunStoreError
+    from harness.training import CheckpointError, TrainingError
     from leaderboard.submission import SubmissionError
     from tasks.base import TaskDataError
     from tasks.records import ScoreFormatError
@@ -278,9 +324,12 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_leaderboard(args)
         if args.command == "submit":
             return cmd_submit(args)
+        if args.command == "train":
+            return cmd_train(args)
         return cmd_run(args)
     except (UnknownNameError, ConfigError, TaskDataError, RunStoreError, RunError,
-            ScoreFormatError, EngineError, FileNotFoundError, SubmissionError) as exc:
+            ScoreFormatError, EngineError, FileNotFoundError, SubmissionError, TrainingError,
+            CheckpointError) as exc:
         print(f"vad-eval: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

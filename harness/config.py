@@ -16,11 +16,29 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1's safe loader, except that ``1e-4`` and ``3E5`` are floats (YAML 1.2), as anyone
+    typing ``--method-arg learning_rate=1e-4`` means."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_scalar_or_doc(text: str) -> Any:
+    """``yaml.safe_load`` with :class:`_Loader` (scientific notation as floats)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 class ConfigError(ValueError):
@@ -87,11 +105,11 @@ class RunConfig:
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 
 
-def load_yaml(path: Path | str) -> dict[str, Any]:
-    """Read a YAML config file into a dict of RunConfig fields (validated names)."""
+def read_mapping(path: Path | str) -> dict[str, Any]:
+    """A YAML file's top-level mapping (``{}`` for an empty file); keys are not validated."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_scalar_or_doc(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: config file not found") from exc
     except yaml.YAMLError as exc:
@@ -100,6 +118,12 @@ def load_yaml(path: Path | str) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_yaml(path: Path | str) -> dict[str, Any]:
+    """Read a YAML config file into a dict of RunConfig fields (validated names)."""
+    data = read_mapping(path)
     for key, value in data.items():
         if key not in FIELDS:
             raise ConfigError(f"{path}: unknown key {key!r}; known keys: {sorted(FIELDS)}")
@@ -115,7 +139,7 @@ def parse_kv(items: list[str] | None, flag: str) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE")
-        out[key.strip()] = yaml.safe_load(value) if value else ""
+        out[key.strip()] = load_scalar_or_doc(value) if value else ""
     return out
 
 

@@ -144,6 +144,14 @@ class Method(abc.ABC):
         records the result as the run's protocol."""
         return task_spec
 
+    @classmethod
+    def train_routine(cls, job: Any) -> Any:
+        """Train this method (``vad-eval train``, :class:`harness.training.TrainJob` in,
+        :class:`harness.training.TrainResult` out). Methods without training raise."""
+        from harness.training import TrainingError
+
+        raise TrainingError(f"method {cls.name!r} has no training routine")
+
     def describe(self) -> dict[str, Any]:
         """Name and resolved settings, recorded in the run's config."""
         return {"name": self.name, "settings": dataclasses.asdict(self.settings)}

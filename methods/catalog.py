@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from harness.registry import METHODS
 from methods.baselines import ConstantScore, FrameDiff
+from methods.copra.method import CopraMethod, CopraNoPrior, CopraStatic
 from methods.frozen import FrozenBaseline
 
-for _cls in (FrozenBaseline, ConstantScore, FrameDiff):
+for _cls in (FrozenBaseline, CopraMethod, CopraNoPrior, CopraStatic, ConstantScore, FrameDiff):
     METHODS.add(_cls.name, _cls)

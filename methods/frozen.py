@@ -41,20 +41,22 @@ model does not need HIVAU's 1,024 tokens) and is recorded in the run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from harness.engines.base import Message, Request, SamplingParams, VideoPart
-from methods.answering import AnswerOverrides, answer_queries
+from harness.engines.base import LoRARef, Message, Request, SamplingParams, VideoPart
+from harness.video import Frames
+from methods.answering import AdapterFn, AnswerOverrides, answer_queries
 from methods.base import Method, MethodNeeds, RunContext
 from methods.refine import position_weights, retrieval_refine, smooth
 from tasks.answers import extract_yes_no, yes_probability
 from tasks.base import VideoSample
 from tasks.records import encode_rle
-from tasks.windows import WindowSpec, make_grid
+from tasks.windows import WindowGrid, WindowSpec, make_grid
 
 SYSTEM_PROMPT = "You review footage from fixed surveillance cameras."
 USER_PROMPT = (
@@ -91,6 +93,25 @@ class FrozenSettings:
 
 
 DEFAULT_MAX_PIXELS = 448 * 448  # VERA feeds 448x448 tiles
+
+
+class WindowAdapters(Protocol):
+    """Per-window LoRA adapters for one video (COPRA's hook into the three steps; the frozen
+    baseline has none)."""
+
+    def extra_indices(self) -> np.ndarray:
+        """0-based frames to decode besides the windows' own (conditioning frames)."""
+        ...
+
+    def refs(self, windows: Sequence[int], frames: Frames, clips: Sequence[np.ndarray]
+             ) -> list[LoRARef | None]:
+        """The adapter of each window in ``windows`` (indices into the grid); ``frames`` holds
+        every decoded frame, ``clips`` the windows' own frames."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What the record keeps about the adaptation."""
+        ...
 
 
 def interpolate_missing(centres: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -174,6 +195,15 @@ class FrozenBaseline(Method):
             for i, clip in enumerate(clips)
         ]
 
+    def window_adapters(self, sample: VideoSample, ctx: RunContext, grid: WindowGrid,
+                        budget: int) -> WindowAdapters | None:
+        """Adapters for the video's windows; the frozen baseline has none."""
+        return None
+
+    def query_adapter(self, sample: VideoSample, ctx: RunContext) -> AdapterFn | None:
+        """The adapter of a language-side sample's queries; the frozen baseline has none."""
+        return None
+
     def predict(self, sample: VideoSample, ctx: RunContext) -> dict[str, Any]:
         cfg: FrozenSettings = self.settings
         engine = self.engine
@@ -182,11 +212,16 @@ class FrozenBaseline(Method):
             return answer_queries(engine, sample, ctx,
                                   overrides=AnswerOverrides(
                                       cap_new_tokens=cfg.answer_max_new_tokens),
-                                  max_pixels=cfg.max_pixels)
+                                  max_pixels=cfg.max_pixels,
+                                  adapter=self.query_adapter(sample, ctx))
         spec = self.window_spec(ctx.window)
         grid = make_grid(sample.num_frames, sample.fps, spec)
         budget = cfg.max_pixels or ctx.max_pixels or DEFAULT_MAX_PIXELS
-        frames = ctx.read(sample, grid.all_indices(), max_pixels=budget)
+        adapters = self.window_adapters(sample, ctx, grid, budget)
+        wanted = grid.all_indices()
+        if adapters is not None:
+            wanted = np.union1d(wanted, adapters.extra_indices())
+        frames = ctx.read(sample, wanted, max_pixels=budget)
         clips = [frames.take(ix) for ix in grid.indices]
         logprobs = cfg.use_logprobs and engine.capabilities.logprobs
 
@@ -194,7 +229,11 @@ class FrozenBaseline(Method):
         answers: list[str] = []
         requests = self._requests(clips, sample.fps, logprobs, spec.window_seconds)
         for lo in range(0, len(requests), ctx.batch_size):
-            for j, resp in enumerate(engine.generate(requests[lo:lo + ctx.batch_size])):
+            batch = requests[lo:lo + ctx.batch_size]
+            if adapters is not None:
+                refs = adapters.refs(range(lo, lo + len(batch)), frames, clips)
+                batch = [replace(r, lora=ref) for r, ref in zip(batch, refs, strict=True)]
+            for j, resp in enumerate(engine.generate(batch)):
                 comp = resp.completions[0]
                 answers.append(comp.text)
                 p = None
@@ -242,4 +281,5 @@ class FrozenBaseline(Method):
                 "retrieval_features": "vlm" if use_vlm else "pixels",
             },
             "frames_clamped": frames.clamped,
+            **({"adaptation": adapters.describe()} if adapters is not None else {}),
         }

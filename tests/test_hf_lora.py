@@ -155,9 +155,9 @@ def test_visual_tokens_and_embedding(engine: HFEngine) -> None:
     clips = [_frames(4, 112, 1), _frames(2, 56, 2)]
     toks = engine.visual_tokens(clips)
     hidden = engine.loaded.model.config.get_text_config().hidden_size
-    # Qwen2-VL: temporal patch 2, 14-px patches merged 2x2: (T/2) * (H/28) * (W/28) tokens
-    assert [tuple(t.shape) for t in toks] == [(2 * 4 * 4, hidden), (1 * 2 * 2, hidden)]
+    # Qwen2-VL: temporal patch 2, 14-px patches merged 2x2: (T/2, (H/28) * (W/28)) tokens
+    assert [tuple(t.shape) for t in toks] == [(2, 4 * 4, hidden), (1, 2 * 2, hidden)]
     assert not toks[0].requires_grad
-    mean = toks[0].float().mean(0)
+    mean = toks[0].float().mean((0, 1))
     np.testing.assert_allclose(engine.embed_frames(clips[:1])[0],
                                (mean / mean.norm()).numpy(), atol=1e-5)

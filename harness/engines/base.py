@@ -172,9 +172,10 @@ class Engine(abc.ABC):
         raise EngineError(f"engine {self.name!r} does not provide visual embeddings")
 
     def visual_tokens(self, clips: Sequence[np.ndarray]) -> list[Any]:
-        """The model's own visual tokens per clip ``(T, H, W, 3)``: one ``torch.Tensor`` ``(V_i,
-        D)`` per clip, in the language model's hidden size ``D`` (after the vision tower's
-        merger/projector), on the model's device. Only engines with
+        """The model's own visual tokens per clip ``(T, H, W, 3)``: one ``torch.Tensor``
+        ``(G_i, S_i, D)`` per clip (``G_i`` temporal groups of ``S_i`` tokens, time-major), in
+        the language model's hidden size ``D`` (after the vision tower's merger/projector), on
+        the model's device. Only engines with
         ``capabilities.visual_tokens`` implement it (what COPRA's generator is conditioned on).
         """
         raise EngineError(f"engine {self.name!r} does not provide visual tokens")

@@ -211,7 +211,7 @@ class HFEngine(Engine):
                 raise EngineError(f"sampling.n must be >= 1, got {sp.n}")
             prompt = self.encoder.encode(req)
             _, target_ids = self._target_ids(tuple(sp.target_tokens))
-            allowed_ids = self._allowed_ids(tuple(sp.allowed_tokens))
+            allowed_ids = self.allowed_ids(tuple(sp.allowed_tokens))
             base_seed = sp.seed if sp.seed is not None else self.seed + i
             n_rows = 1 if sp.temperature <= 0 else sp.n
             for j in range(n_rows):
@@ -244,7 +244,7 @@ class HFEngine(Engine):
             responses.append(Response(req.request_id, comps))
         return responses
 
-    def _allowed_ids(self, texts: tuple[str, ...]) -> tuple[int, ...]:
+    def allowed_ids(self, texts: tuple[str, ...]) -> tuple[int, ...]:
         """Token ids of ``allowed_tokens``; each text must be exactly one token."""
         if not texts:
             return ()
@@ -337,7 +337,7 @@ class HFEngine(Engine):
         """Vision-tower embedding per clip ``uint8 (T, H, W, 3)``: mean over all visual tokens
         (:meth:`visual_tokens`), L2-normalised. Returns ``float32 (B, D)``."""
         lm = self.loaded
-        vecs = [t.float().mean(dim=0) for t in self.visual_tokens(clips)]
+        vecs = [t.float().mean(dim=(0, 1)) for t in self.visual_tokens(clips)]
         if not vecs:
             return np.zeros((0, int(lm.model.config.get_text_config().hidden_size)), np.float32)
         emb = torch.stack(vecs)
@@ -346,9 +346,10 @@ class HFEngine(Engine):
 
     def visual_tokens(self, clips: Sequence[np.ndarray]) -> list[torch.Tensor]:
         """The frozen vision tower's tokens per clip ``uint8 (T, H, W, 3)``, after the
-        merger/projector (the language model's hidden size ``D``): Qwen ``(T/2 * h * w / 4,
-        D)`` for the clip encoded as one video exactly as a prompt encodes it; InternVL
-        ``(T * 256, D)``, each frame one tile. Model dtype, on the model's device, no graph."""
+        merger/projector (the language model's hidden size ``D``), as ``(groups, tokens per
+        group, D)``: Qwen ``(T/2, h * w / 4, D)`` (temporal patches of 2 frames, the clip
+        encoded as one video exactly as a prompt encodes it); InternVL ``(T, 256, D)``, each
+        frame one tile. Model dtype, on the model's device, no graph."""
         out: list[torch.Tensor] = []
         with torch.inference_mode():
             for start in range(0, len(clips), self.batch_size):
@@ -364,8 +365,7 @@ class HFEngine(Engine):
                 pv, _ = self.encoder.internvl_pixels(list(clip), crop=False)
                 x = torch.from_numpy(pv).to(device=lm.device, dtype=lm.dtype)
                 feats = lm.model.get_image_features(pixel_values=x, return_dict=True)
-                pooled = feats.pooler_output
-                out.append(pooled.reshape(-1, pooled.shape[-1]))
+                out.append(feats.pooler_output)
             return out
         vis = [qwen_video(c, self.spec) for c in clips]
         pixels = torch.from_numpy(np.concatenate([v.pixel_values for v in vis]))
@@ -373,7 +373,8 @@ class HFEngine(Engine):
         feats = lm.model.get_video_features(
             pixels.to(device=lm.device, dtype=lm.dtype), grid, return_dict=True
         )
-        return list(feats.pooler_output)
+        return [f.reshape(v.grid_thw[0], -1, f.shape[-1])
+                for f, v in zip(feats.pooler_output, vis, strict=True)]
 
     # -- bookkeeping ----------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:

@@ -9,9 +9,10 @@ the ones generation used), completions are right-padded and masked. Only the las
 positions' logits are computed (``logits_to_keep``), so the ``(N, T, V)`` logits of a long
 video prompt are never materialised for the prompt part.
 
-Conventions: log-probabilities are natural, of the float32 ``log_softmax`` of the raw logits,
-or, for rows with ``allowed`` token ids, of the distribution renormalised over them (the same
-rule :func:`harness.models.decode.generate_batch` samples constrained rows with). Completion
+Conventions: log-probabilities are natural, of the float32 ``log_softmax`` of the logits
+divided by ``temperature`` (1: raw), or, for rows with ``allowed`` token ids, of that
+distribution renormalised over them (the rule :func:`harness.models.decode.generate_batch`
+samples constrained rows with). Completion
 tokens are exactly what generation returned (an EOS kept at the end is scored like any other
 token).
 """
@@ -31,6 +32,7 @@ def completion_logprobs(
     model: Any, family: str, prompts: Sequence[EncodedPrompt],
     completions: Sequence[Sequence[int]], *, pad_id: int, device: torch.device,
     dtype: torch.dtype, allowed: Sequence[tuple[int, ...]] | None = None,
+    temperature: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Log-probabilities of ``completions[i]`` after ``prompts[i]``.
 
@@ -39,6 +41,8 @@ def completion_logprobs(
         prompts: ``N`` encoded prompts (visual inputs included).
         completions: ``N`` token-id lists (may be empty).
         allowed: per row, the token ids its completion was constrained to (empty = none).
+        temperature: score under ``softmax(logits / temperature)``, the distribution a
+            sampler at that temperature draws from (TRL's GRPO convention; 1 = raw).
 
     Returns:
         ``(logp (N, T) float32, mask (N, T) float32)`` with ``T`` the longest completion;
@@ -65,6 +69,10 @@ def completion_logprobs(
     inputs = {k: v for k, v in batch.items() if k != "mm_token_type_ids" or family != "internvl"}
     out = model(**inputs, position_ids=position_ids, use_cache=False, logits_to_keep=t_max + 1)
     logits = out.logits[:, :-1, :].float()  # position p predicts token p + 1
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if temperature != 1.0:
+        logits = logits / temperature
     if allowed is not None:
         mask = allowed_mask(list(allowed), logits.shape[-1], logits.device)
         if mask is not None:

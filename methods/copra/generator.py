@@ -9,6 +9,13 @@ Design (COPRA §3 and Appendix A.2; details the paper leaves open are ours and w
   **global latent prior** ``P`` (``n_tokens x width``), the dataset-level component the paper
   adds to the input-conditioned residual. ``use_prior=False`` is the paper's "without the
   global latent prior" ablation: tokens start from the structural code only.
+* **Conditioning.** The visual input is the backbone's frozen visual tokens of the conditioning
+  frames (*appearance* tokens) followed by their temporal differences at the same spatial
+  position between consecutive temporal groups (*motion* tokens; :class:`~methods.copra.model.
+  CopraModel` builds both), each projected by a per-token MLP and tagged with a learnable type
+  embedding. Cross-attention pools over an unordered set, so it cannot form differences between
+  particular tokens itself; the paper leaves the encoder unspecified, and the motion tokens are
+  our choice, made because a model's dynamics are what several anomaly types are about.
 * **Blocks** (``depth``, default half the backbone's decoder layers), each pre-norm residual:
   intra-layer self-attention (tokens of the same decoder layer), inter-layer self-attention
   (tokens of the same kind/role/index slot across layers), cross-attention to the projected
@@ -16,6 +23,9 @@ Design (COPRA §3 and Appendix A.2; details the paper leaves open are ours and w
 * **Heads.** One light MLP per (kind, role, size): ``width -> width -> in_features`` for A rows,
   ``-> out_features`` for B columns. The last layer of every B head starts at exactly zero,
   so an untrained generator emits ``B = 0`` and the adapted model *is* the frozen backbone.
+  ``A``'s rows are emitted in units of ``1 / sqrt(in_features)`` (the scale of LoRA's usual
+  Kaiming initialisation of ``A``), so ``A x`` stays of the order of one hidden unit whatever the
+  backbone's width.
 * The LoRA scale is ``alpha / r`` (``alpha`` defaults to ``r``: scale 1).
 
 Shapes: visual tokens ``(S, V, visual_dim)`` with an optional ``(S, V)`` bool mask (True =
@@ -119,7 +129,10 @@ class LoraGenerator(nn.Module):
         for emb in (self.layer_emb, self.kind_emb, self.role_emb, self.idx_emb):
             nn.init.normal_(emb.weight, std=0.02)
         self.prior = nn.Parameter(torch.randn(n, w) * 0.02) if cfg.use_prior else None
-        self.visual_proj = nn.Sequential(nn.Linear(visual_dim, w), nn.LayerNorm(w))
+        self.visual_proj = nn.Sequential(nn.Linear(visual_dim, w), nn.GELU(), nn.Linear(w, w),
+                                         nn.LayerNorm(w))
+        self.type_emb = nn.Embedding(2, w)
+        nn.init.normal_(self.type_emb.weight, std=0.02)
         self.blocks = nn.ModuleList(_Block(w, cfg.heads) for _ in range(depth))
         self.out_norm = nn.LayerNorm(w)
         heads: dict[str, nn.Module] = {}
@@ -148,13 +161,17 @@ class LoraGenerator(nn.Module):
              + self.idx_emb(self._idx))
         return x + self.prior if self.prior is not None else x
 
-    def forward(self, visual: torch.Tensor, visual_mask: torch.Tensor | None = None
+    def forward(self, visual: torch.Tensor, visual_mask: torch.Tensor | None = None,
+                token_types: torch.Tensor | None = None,
                 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """LoRA weights per target for each of the ``S`` inputs (module docstring)."""
+        """LoRA weights per target for each of the ``S`` inputs (module docstring).
+        ``token_types`` ``(S, V)``: 0 = appearance token, 1 = motion token (default all 0)."""
         if visual.dim() != 3:
             raise ValueError(f"visual tokens must be (S, V, dim), got {tuple(visual.shape)}")
         s = visual.shape[0]
         vis = self.visual_proj(visual.to(self.out_norm.weight.dtype))
+        if token_types is not None:
+            vis = vis + self.type_emb(token_types.long())
         pad = None if visual_mask is None else ~visual_mask.bool()
         x = self.tokens().unsqueeze(0).expand(s, -1, -1)
         for block in self.blocks:
@@ -164,7 +181,7 @@ class LoraGenerator(nn.Module):
         per_target = x.view(s, len(self.targets), 2, r, -1)  # (S, targets, A/B, r, width)
         out = {}
         for j, (t, key) in enumerate(zip(self.targets, self._heads_key, strict=True)):
-            a = self.heads[f"A|{key}"](per_target[:, j, 0])                 # (S, r, in)
+            a = self.heads[f"A|{key}"](per_target[:, j, 0]) * t.in_features ** -0.5  # (S,r,in)
             b = self.heads[f"B|{key}"](per_target[:, j, 1]).transpose(1, 2)  # (S, out, r)
             out[t.name] = (a, b)
         return out

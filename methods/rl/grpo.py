@@ -42,7 +42,8 @@ class GRPOConfig:
         weight_decay: AdamW weight decay (0.0, transformers' default).
         max_grad_norm: gradient clipping norm (1.0).
         temperature: sampling temperature of the completions (1.0: VLM-R1's trainer
-            hard-codes it, whatever the config says).
+            hard-codes it, whatever the config says). Other values make the trained policy
+            the tempered distribution, sampled and scored alike (TRL's convention).
         max_completion_length: new tokens per completion (256).
         num_iterations: optimisation steps per batch of completions (1: then the old policy
             is the current one and the ratio is exactly 1 in value, not in gradient).
@@ -177,3 +178,22 @@ def think_answer_format_reward(text: str) -> float:
     ``<think>...</think>`` then ``<answer>...</answer>`` (whitespace allowed between the two,
     nothing before or after, as the official ``re.fullmatch``), else 0.0."""
     return 1.0 if _THINK_ANSWER.fullmatch(text) else 0.0
+
+
+_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+
+
+def yes_no_accuracy_reward(text: str, label: bool, tagged: bool = False) -> float:
+    """1.0 when the completion's yes/no answer equals ``label`` (True = anomalous), else 0.0.
+
+    The answer is the first yes/no word (:func:`tasks.answers.extract_yes_no`) of the whole
+    text, or with ``tagged`` of the first ``<answer>...</answer>`` (no tag: 0.0)."""
+    from tasks.answers import extract_yes_no
+
+    if tagged:
+        m = _ANSWER.search(text)
+        if m is None:
+            return 0.0
+        text = m.group(1)
+    ans = extract_yes_no(text)
+    return 1.0 if ans is not None and ans == label else 0.0
