@@ -43,11 +43,7 @@ class ComplexVadTask(FrameTask):
                 for v in split.videos]
 
     def read_train_rows(self, root: Path) -> list[TrainVideo]:
-        path = find_file(root, self.settings.train_list, (TRAIN_FILE,))
-        if path is None:
-            raise TaskDataError(f"{root}: no training list ({TRAIN_FILE}) found; "
-                                f"set 'train_list'")
-        self.train_sources["train_list"] = str(path)
+        path = self.find_train_list(root, (TRAIN_FILE,))
         split = read_complexvad(path, video_level=True)
         return [TrainVideo(v.video_id, v.path, label_of(v.category), v.category,
                            self.video_fps(v.fps), v.num_frames)

@@ -224,6 +224,20 @@ class FrameTask(Task):
                            row.intervals, self.end_inclusive, labels, row.path, extra)
 
     # -- training videos -------------------------------------------------------------------
+    def find_train_list(self, root: Path, names: tuple[str, ...]) -> Path:
+        """The training list under ``root`` (the ``train_list`` setting, else the first of
+        ``names`` found), recorded in ``self.train_sources``.
+
+        Raises:
+            TaskDataError: none found.
+        """
+        path = find_file(root, self.settings.train_list, names)
+        if path is None:
+            raise TaskDataError(f"{root}: no training list ({' / '.join(names)}) found; set "
+                                "'train_list'")
+        self.train_sources["train_list"] = str(path)
+        return path
+
     def read_train_rows(self, root: Path) -> list[TrainVideo]:
         """Read the dataset's training list under ``root`` (recording the files read in
         ``self.train_sources``). Datasets with a training list override this.

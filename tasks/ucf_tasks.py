@@ -149,11 +149,7 @@ class UcfFormatTask(FrameTask):
         return rows
 
     def read_train_rows(self, root: Path) -> list[TrainVideo]:
-        path = find_file(root, self.settings.train_list, TRAIN_LIST_NAMES)
-        if path is None:
-            raise TaskDataError(f"{root}: no training list ({' / '.join(TRAIN_LIST_NAMES)}) "
-                                f"found; set 'train_list'")
-        self.train_sources["train_list"] = str(path)
+        path = self.find_train_list(root, TRAIN_LIST_NAMES)
         how = self.settings.category_from or self.default_category_from
         normal = self.settings.normal_classes or self.default_normal_classes
         files = VideoLocator(root)

@@ -46,11 +46,7 @@ class XdViolenceTask(FrameTask):
     sample_dataset: ClassVar[str | None] = "xd_violence"
 
     def read_train_rows(self, root: Path) -> list[TrainVideo]:
-        path = find_file(root, self.settings.train_list, TRAIN_LIST_NAMES)
-        if path is None:
-            raise TaskDataError(f"{root}: no training list ({' / '.join(TRAIN_LIST_NAMES)}) "
-                                f"found; set 'train_list'")
-        self.train_sources["train_list"] = str(path)
+        path = self.find_train_list(root, TRAIN_LIST_NAMES)
         files = VideoLocator(root)
         videos = []
         for entry in read_video_list(path):

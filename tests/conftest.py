@@ -79,3 +79,14 @@ def frozen_tiny_vlm(_isolated_cache: None) -> Any:
     for p in m.parameters():
         p.requires_grad_(False)
     return m
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen_engine(_isolated_cache: None) -> Iterator[Any]:
+    """ONE ``hf`` engine on the tiny Qwen2-VL (CPU, batch size 8) for the tests that only run
+    it (they must not change its weights)."""
+    from harness.engines.hf import HFEngine
+
+    engine = HFEngine(model="tiny-qwen2-vl", device="cpu", batch_size=8)
+    yield engine
+    engine.close()

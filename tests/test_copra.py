@@ -5,7 +5,7 @@ answers as the in-memory ones; zero-shot answering on a language task."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,8 @@ SMALL = dict(width=32, heads=4, rank=2)
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[HFEngine]:
-    eng = HFEngine(model="tiny-qwen2-vl", device="cpu", batch_size=8)
-    yield eng
-    eng.close()
+def engine(tiny_qwen_engine: HFEngine) -> HFEngine:
+    return tiny_qwen_engine
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +24,8 @@ from methods.rl.rollout import group_logprobs, sample_groups
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[HFEngine]:
-    eng = HFEngine(model="tiny-qwen2-vl", device="cpu", batch_size=8)
-    yield eng
-    eng.close()
+def engine(tiny_qwen_engine: HFEngine) -> HFEngine:
+    return tiny_qwen_engine
 
 
 @pytest.fixture(scope="module")

@@ -72,21 +72,22 @@ class CopraTrainConfig:
 
     model: str | None = None
     variant: str = "copra"
-    use_prior: bool = True
-    rank: int = 8
-    width: int = 512
-    depth: int | None = None
-    heads: int = 8
-    lora_alpha: float | None = None
-    num_generations: int = 8
-    beta: float = 0.04
-    epsilon: float = 0.2
-    epsilon_high: float | None = None
-    learning_rate: float = 1e-6
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    temperature: float = 1.0
-    max_completion_length: int = 256
+    use_prior: bool = GeneratorConfig.use_prior
+    rank: int = GeneratorConfig.rank
+    width: int = GeneratorConfig.width
+    depth: int | None = GeneratorConfig.depth
+    heads: int = GeneratorConfig.heads
+    lora_alpha: float | None = GeneratorConfig.lora_alpha
+    # GRPO: VLM-R1's defaults, from the one GRPO module
+    num_generations: int = GRPOConfig.num_generations
+    beta: float = GRPOConfig.beta
+    epsilon: float = GRPOConfig.epsilon
+    epsilon_high: float | None = GRPOConfig.epsilon_high
+    learning_rate: float = GRPOConfig.learning_rate
+    weight_decay: float = GRPOConfig.weight_decay
+    max_grad_norm: float = GRPOConfig.max_grad_norm
+    temperature: float = GRPOConfig.temperature
+    max_completion_length: int = GRPOConfig.max_completion_length
     answer_mode: str = "think"
     batch_videos: int = 1
     epochs: float = 1.0
