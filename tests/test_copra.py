@@ -228,3 +228,30 @@ def test_zero_shot_language_task(engine: HFEngine, tmp_path: Path) -> None:
     assert copra["responses"] == frozen["responses"]  # untrained: the frozen answers
     loras = {r.lora.name for r in spy.requests if r.lora is not None}
     assert len(loras) == 1 and len(spy.requests) == len(sample.queries)
+
+
+def test_engine_without_visual_tokens_gets_a_conditioner(engine: HFEngine,
+                                                         video: VideoSample) -> None:
+    """The vllm case: the engine serves LoRA but has no visual tokens; COPRA loads the same
+    model with ``hf`` for the conditioning and still sends its adapters to the engine."""
+    from dataclasses import replace
+
+    class NoTokens(Spy):
+        def __init__(self, inner: HFEngine) -> None:
+            super().__init__(inner)
+            self.capabilities = replace(inner.capabilities, visual_tokens=False)
+
+        def visual_tokens(self, clips: Sequence[np.ndarray]) -> list[Any]:
+            raise AssertionError("must not be asked")
+
+    eng = NoTokens(engine)
+    method = CopraMethod(eng, conditioner_device="cpu", granularity="video", **SMALL)
+    rec = method.predict(video, CTX)
+    cond = method.conditioner()
+    try:
+        assert cond is not eng and isinstance(cond, HFEngine)
+        assert cond.resolved.path == engine.resolved.path
+        assert rec["adaptation"]["adapters_generated"] == 1
+        assert all(r.lora is not None for r in eng.requests)
+    finally:
+        cond.close()

@@ -147,3 +147,17 @@ def test_optimizer_linear_decay_and_clipping() -> None:
 ])
 def test_think_answer_format_reward(text: str, want: float) -> None:
     assert think_answer_format_reward(text) == want
+
+
+@pytest.mark.parametrize("text,label,tagged,want", [
+    ("Yes", True, False, 1.0), ("No", True, False, 0.0), (" no.", False, False, 1.0),
+    ("", False, False, 0.0), ("maybe", True, False, 0.0),
+    ("<think>a fight, no doubt</think><answer>Yes</answer>", True, True, 1.0),
+    ("<think>yes</think><answer>No</answer>", True, True, 0.0),  # the answer tag decides
+    ("<think>x</think> Yes", True, True, 0.0),  # no answer tag
+    ("<answer>abnormal</answer>", True, True, 1.0),
+])
+def test_yes_no_accuracy_reward(text: str, label: bool, tagged: bool, want: float) -> None:
+    from methods.rl.grpo import yes_no_accuracy_reward
+
+    assert yes_no_accuracy_reward(text, label, tagged=tagged) == want

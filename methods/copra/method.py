@@ -185,7 +185,7 @@ class CopraMethod(FrozenBaseline):
             targets = cond.lora_targets()
             text_cfg = cond.loaded.model.config.get_text_config()
             dim, layers = int(text_cfg.hidden_size), int(text_cfg.num_hidden_layers)
-            backbone = str(cond.resolved.id)
+            backbone = str(getattr(self.engine, "resolved", cond.resolved).id)
             cfg: CopraSettings = self.settings
             if cfg.checkpoint:
                 model = CopraModel.load(cfg.checkpoint, device=cond.loaded.device)
