@@ -255,3 +255,21 @@ def test_engine_without_visual_tokens_gets_a_conditioner(engine: HFEngine,
         assert all(r.lora is not None for r in eng.requests)
     finally:
         cond.close()
+
+
+def test_checkpoint_brings_its_question_and_think_mode_is_refused(engine: HFEngine,
+                                                                   video: VideoSample,
+                                                                   tmp_path: Path) -> None:
+    model = CopraModel(_spec(engine), seed=1)
+    model.save(tmp_path / "ck", {"train": {"config": {"answer_mode": "constrained"},
+                                           "user_prompt": "Is this clip abnormal? Yes or No."}})
+    spy = Spy(engine)
+    CopraMethod(spy, checkpoint=str(tmp_path / "ck")).predict(video, CTX)
+    texts = {p.text for r in spy.requests for p in r.messages[-1].content if hasattr(p, "text")}
+    assert texts == {"Is this clip abnormal? Yes or No."}
+    model.save(tmp_path / "think", {"train": {"config": {"answer_mode": "think"}}})
+    with pytest.raises(CheckpointError, match="answer_mode='think'"):
+        CopraMethod(engine, checkpoint=str(tmp_path / "think")).model()
+    (tmp_path / "ck" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        CopraMethod(engine, checkpoint=str(tmp_path / "ck")).model()

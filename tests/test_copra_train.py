@@ -101,7 +101,7 @@ def test_config_precedence_and_errors(tmp_path: Path) -> None:
                    steps=7, method_args={"learning_rate": 3e-5})
     cfg = load_config(job, "copra", True)  # no preset for that model: the paper's defaults
     assert (cfg.learning_rate, cfg.steps, cfg.answer_mode, cfg.beta, cfg.num_generations) == (
-        3e-5, 7, "think", 0.04, 8)
+        3e-5, 7, "constrained", 0.04, 8)
     f = tmp_path / "c.yaml"
     f.write_text("answer_mode: constrained\nlearning_rate: 2e-5\nbogus: 1\n")
     with pytest.raises(TrainingError, match=r"c.yaml: unknown COPRA training setting.*bogus"):
@@ -111,6 +111,12 @@ def test_config_precedence_and_errors(tmp_path: Path) -> None:
     cfg = load_config(TrainJob(method="copra", task="t", out=tmp_path, config=str(f),
                                method_args={"answer_mode": "think"}), "copra", True)
     assert (cfg.learning_rate, cfg.answer_mode) == (2e-5, "think")
+    with pytest.raises(TrainingError, match="use_prior"):
+        load_config(TrainJob(method="copra", task="t", out=tmp_path,
+                             method_args={"use_prior": False}), "copra", True)
+    with pytest.raises(TrainingError, match="--stage"):
+        load_config(TrainJob(method="copra", task="t", out=tmp_path, stage="sft"),
+                    "copra", True)
     with pytest.raises(TrainingError, match="neither a COPRA preset"):
         load_config(TrainJob(method="copra", task="t", out=tmp_path, config="nope"),
                     "copra", True)

@@ -161,3 +161,24 @@ def test_visual_tokens_and_embedding(engine: HFEngine) -> None:
     mean = toks[0].float().mean((0, 1))
     np.testing.assert_allclose(engine.embed_frames(clips[:1])[0],
                                (mean / mean.norm()).numpy(), atol=1e-5)
+
+
+def test_peft_directory_checks_and_name_reuse(engine: HFEngine, tmp_path: Path) -> None:
+    import json
+
+    pairs = _pairs(engine, 6)
+    write_peft_dir(pairs, tmp_path / "p")
+    cfg_file = tmp_path / "p" / "adapter_config.json"
+    cfg = json.loads(cfg_file.read_text())
+    cfg_file.write_text(json.dumps({**cfg, "use_rslora": True}))
+    with pytest.raises(EngineError, match="rsLoRA"):
+        engine.generate([_request(0, LoRARef("rs", path=str(tmp_path / "p")))])
+    cfg_file.write_text(json.dumps({**cfg, "r": 3}))
+    with pytest.raises(EngineError, match="field 'r' is 3"):
+        engine.generate([_request(0, LoRARef("r3", path=str(tmp_path / "p")))])
+    cfg_file.write_text("{not json")
+    with pytest.raises(EngineError, match="unreadable adapter"):
+        engine.generate([_request(0, LoRARef("bad", path=str(tmp_path / "p")))])
+    with pytest.raises(EngineError, match="two different adapters"):
+        engine.generate([_request(0, LoRARef("same", tensors=_pairs(engine, 7))),
+                         _request(1, LoRARef("same", tensors=_pairs(engine, 8)))])

@@ -21,7 +21,8 @@ Conventions
 * ``SamplingParams.allowed_tokens`` restricts decoding to the given token texts (each must
   encode to one token): the policy is the model's distribution renormalised over them, and the
   log-probabilities returned are those of that renormalised distribution. A constrained answer
-  (Yes/No) is sampled this way.
+  (Yes/No) is sampled this way. EOS is not allowed unless listed, so a constrained row runs
+  to ``max_new_tokens``.
 * ``Request.lora`` applies an adapter to that request only (engines with
   ``capabilities.lora``); requests of one batch may carry different adapters.
 """

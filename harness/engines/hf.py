@@ -36,6 +36,7 @@ Conventions (beyond :mod:`harness.engines.base`):
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,6 +67,7 @@ from harness.models.lora import (
 )
 from harness.models.prompt import PromptEncoder
 
+log = logging.getLogger(__name__)
 _SEED_MIX = 1_000_003
 #: a parsed adapter: ({target module name: (A (r, in), B (out, r))}, scale alpha / r)
 Adapter = tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], float]
@@ -79,12 +81,23 @@ def _read_peft_dir(path: Path, name: str) -> tuple[dict[str, Any], float | None]
     if not cfg_file.is_file() or not weights.is_file():
         raise EngineError(f"LoRA {name!r}: {path} lacks adapter_config.json or "
                           "adapter_model.safetensors")
-    cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
-    if cfg.get("rank_pattern") or cfg.get("alpha_pattern") or cfg.get("use_dora"):
-        raise EngineError(f"LoRA {name!r}: {cfg_file}: rank/alpha patterns and DoRA are not "
-                          "supported")
+    try:
+        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+        tensors = dict(load_file(str(weights)))
+    except Exception as exc:  # JSON or safetensors errors
+        raise EngineError(f"LoRA {name!r}: {path}: unreadable adapter ({exc})") from exc
+    if not isinstance(cfg, dict):
+        raise EngineError(f"LoRA {name!r}: {cfg_file}: expected a JSON object")
+    if cfg.get("rank_pattern") or cfg.get("alpha_pattern") or cfg.get("use_dora") \
+            or cfg.get("use_rslora"):
+        raise EngineError(f"LoRA {name!r}: {cfg_file}: rank/alpha patterns, rsLoRA and DoRA "
+                          "are not supported")
+    ranks = {int(v.shape[0]) for k, v in tensors.items() if ".lora_A" in k}
+    if "r" in cfg and ranks and int(cfg["r"]) != max(ranks):
+        raise EngineError(f"LoRA {name!r}: {cfg_file}: field 'r' is {cfg['r']} but the "
+                          f"tensors have rank {max(ranks)}")
     alpha = cfg.get("lora_alpha")
-    return dict(load_file(str(weights))), (float(alpha) if alpha is not None else None)
+    return tensors, (float(alpha) if alpha is not None else None)
 
 
 class HFEngine(Engine):
@@ -203,9 +216,15 @@ class HFEngine(Engine):
         rows: list[DecodeRow] = []
         owners: list[int] = []  # request index of each row
         adapters: dict[str, Adapter] = {}
+        sources: dict[str, LoRARef] = {}
         for i, req in enumerate(requests):
-            if req.lora is not None and req.lora.name not in adapters:
-                adapters[req.lora.name] = self._adapter(req.lora)
+            ref = req.lora
+            if ref is not None and ref.name not in adapters:
+                adapters[ref.name], sources[ref.name] = self._adapter(ref), ref
+            elif ref is not None and (sources[ref.name].tensors is not ref.tensors
+                                      or sources[ref.name].path != ref.path):
+                raise EngineError(f"LoRA name {ref.name!r} is used for two different adapters "
+                                  "in one call; names must be unique per adapter")
             sp = req.sampling
             if sp.n < 1:
                 raise EngineError(f"sampling.n must be >= 1, got {sp.n}")
@@ -272,9 +291,12 @@ class HFEngine(Engine):
         else:
             raise EngineError(f"LoRA {ref.name!r} has neither a path nor tensors")
         try:
-            pairs, alpha_t, _dropped = normalize_tensors(tensors, modules=DEFAULT_KINDS)
+            pairs, alpha_t, dropped = normalize_tensors(tensors, modules=DEFAULT_KINDS)
         except ValueError as exc:
             raise EngineError(f"LoRA {ref.name!r}: {exc}") from exc
+        if dropped:
+            log.warning("LoRA %r: %d module(s) outside the language model's projections "
+                        "ignored, e.g. %s", ref.name, len(dropped), dropped[0])
         alpha = alpha_t if alpha_t is not None else alpha
         targets = self.lora_targets()
         by_name = {t.name: t for t in targets}

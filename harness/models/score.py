@@ -49,6 +49,8 @@ def completion_logprobs(
         ``mask`` is 1 on real completion tokens. ``logp`` carries the graph when gradients
         are enabled.
     """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
     if len(prompts) != len(completions):
         raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
     n = len(prompts)
@@ -69,8 +71,6 @@ def completion_logprobs(
     inputs = {k: v for k, v in batch.items() if k != "mm_token_type_ids" or family != "internvl"}
     out = model(**inputs, position_ids=position_ids, use_cache=False, logits_to_keep=t_max + 1)
     logits = out.logits[:, :-1, :].float()  # position p predicts token p + 1
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
     if temperature != 1.0:
         logits = logits / temperature
     if allowed is not None:

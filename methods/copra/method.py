@@ -192,6 +192,7 @@ class CopraMethod(FrozenBaseline):
                 where = f"checkpoint {cfg.checkpoint}"
                 model.spec.check_backbone(targets, dim, backbone, where, cfg.other_backbone)
                 self._check_variant(model.spec, where)
+                self._use_training_prompt(model.spec, where)
             else:
                 gen = GeneratorConfig(rank=cfg.rank, width=cfg.width, depth=cfg.depth,
                                       heads=cfg.heads, use_prior=cfg.use_prior,
@@ -210,6 +211,18 @@ class CopraMethod(FrozenBaseline):
             raise CheckpointError(f"{where} holds a {name!r} model; evaluate it with "
                                   f"--method {name}")
 
+    def _use_training_prompt(self, spec: CopraSpec, where: str) -> None:
+        """Ask the question the checkpoint was trained with (unless ``prompt_file`` is set);
+        refuse a reasoning ("think") checkpoint, which frame scoring cannot read."""
+        train = spec.extra.get("train") or {}
+        mode = (train.get("config") or {}).get("answer_mode", "constrained")
+        if mode != "constrained":
+            raise CheckpointError(f"{where}: trained with answer_mode={mode!r}; frame scoring "
+                                  "reads P(yes) at the first answer token, so only "
+                                  "answer_mode='constrained' checkpoints can be evaluated")
+        if self.settings.prompt_file is None and train.get("user_prompt"):
+            self.user_prompt = str(train["user_prompt"])
+
     def adapters_for(self, clips: Sequence[np.ndarray], keys: Sequence[str]) -> list[LoRARef]:
         """One adapter per conditioning clip ``(T, H, W, 3)`` (one generator call)."""
         model = self.model()
@@ -222,12 +235,14 @@ class CopraMethod(FrozenBaseline):
     def window_adapters(self, sample: VideoSample, ctx: RunContext, grid: WindowGrid,
                         budget: int) -> _Adapters:
         cfg: CopraSettings = self.settings
+        self.model()  # bind first: a checkpoint may bring its training question
         units = plan_units(grid, sample.num_frames, sample.fps, cfg.granularity,
                            cfg.chunk_seconds, cfg.condition_frames)
         return _Adapters(self, sample, units, ctx.batch_size)
 
     def query_adapter(self, sample: VideoSample, ctx: RunContext) -> AdapterFn:
         n = self.settings.condition_frames
+        self.model()
 
         def adapter(frames: np.ndarray, indices: np.ndarray) -> LoRARef:
             pick = sample_window(0, len(frames), n, "arange")

@@ -92,8 +92,15 @@ class CopraSpec:
             raise CheckpointError(f"{where}: field 'format' is {d.get('format')!r}, expected "
                                   f"{CHECKPOINT_FORMAT!r}")
         try:
-            gen = GeneratorConfig(**d["generator"])
+            g = dict(d["generator"])
+            for k in ("rank", "width", "heads"):
+                if not isinstance(g.get(k), int) or isinstance(g.get(k), bool):
+                    raise ValueError(f"generator.{k} must be an integer, got {g.get(k)!r}")
+            gen = GeneratorConfig(**g)
             targets = [LoraTarget(**t) for t in d["targets"]]
+            for t in targets:
+                if not (isinstance(t.in_features, int) and isinstance(t.out_features, int)):
+                    raise ValueError(f"target {t.name!r}: integer shapes expected")
             known = {"format", "variant", "generator", "targets", "visual_dim",
                      "backbone_layers", "backbone"}
             return CopraSpec(str(d["variant"]), gen, targets, int(d["visual_dim"]),
@@ -224,13 +231,17 @@ class CopraModel(nn.Module):
         except (OSError, ValueError) as exc:
             raise CheckpointError(f"{meta_file}: unreadable ({exc})") from exc
         spec = CopraSpec.from_json(meta, str(meta_file))
-        model = CopraModel(spec)
-        state = load_file(str(root / WEIGHTS_FILE))
         try:
+            model = CopraModel(spec)
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{meta_file}: settings do not build a network ({exc})") from exc
+        try:
+            state = load_file(str(root / WEIGHTS_FILE))
             model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise CheckpointError(f"{root / WEIGHTS_FILE}: weights do not fit the saved "
-                                  f"settings ({str(exc).splitlines()[0]})") from exc
+        except Exception as exc:  # safetensors' own error type, or torch's RuntimeError
+            detail = " ".join(str(exc).split())[:600]
+            raise CheckpointError(f"{root / WEIGHTS_FILE}: weights unreadable or do not fit the "
+                                  f"saved settings ({detail})") from exc
         return model.to(device)
 
 

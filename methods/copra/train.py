@@ -10,9 +10,12 @@ One step (COPRA §3 and Appendix A.4, with VLM-R1's defaults, ``../shared/specs/
    policy") through the ``hf`` engine, the video's frames and the question as the prompt.
 3. Rewards: accuracy (1 if the answer's yes/no equals the video label) plus, in
    ``answer_mode="think"``, VLM-R1's format reward (``<think>...</think><answer>...</answer>``).
-   ``answer_mode="constrained"`` samples a single answer token among the yes/no spellings
-   instead (the policy renormalised over them, the quantity frame scoring reads); there is no
-   format to reward then.
+   ``answer_mode="constrained"`` (every preset's) samples a single answer token, "Yes" or
+   "No", with the frozen baseline's own question: the policy is P(Yes) against P(No) at the
+   first answer token, which is what frame scoring reads (over more spellings of yes and no),
+   so training and inference ask the same thing; there is no format to reward then.
+   ``"think"`` trains a reasoning policy, but frame scoring of such a checkpoint is not
+   implemented (the method refuses it).
    The policy is the model's distribution at the sampling ``temperature`` (1 by default, as
    VLM-R1's trainer; TRL's convention otherwise): completions are drawn from it and scored
    under it, the KL reference tempered alike.
@@ -61,8 +64,13 @@ from tasks.training import TrainVideo
 from tasks.windows import sample_window
 
 PRESETS = Path(__file__).parent / "presets"
-THINK_SUFFIX = (" Reason about what you see step by step inside <think> </think> tags, then give "
-                "the final answer, Yes or No, inside <answer> </answer> tags.")
+THINK_PROMPT = (
+    "These frames come from a short clip of a surveillance camera. Is anything abnormal "
+    "happening in it, such as a fight, an assault, an accident, a fire or explosion, a theft, "
+    "someone falling, or people or vehicles behaving dangerously? Reason about what you see "
+    "step by step inside <think> </think> tags, then give the final answer, Yes or No, inside "
+    "<answer> </answer> tags."
+)
 CONSTRAINED_TOKENS = ("Yes", "No")
 
 
@@ -88,7 +96,7 @@ class CopraTrainConfig:
     max_grad_norm: float = GRPOConfig.max_grad_norm
     temperature: float = GRPOConfig.temperature
     max_completion_length: int = GRPOConfig.max_completion_length
-    answer_mode: str = "think"
+    answer_mode: str = "constrained"
     batch_videos: int = 1
     epochs: float = 1.0
     steps: int | None = None
@@ -157,9 +165,13 @@ def load_config(job: TrainJob, variant: str, use_prior: bool) -> CopraTrainConfi
         raise TrainingError(f"{where}: bad COPRA training setting ({exc})") from exc
     if cfg.answer_mode not in ("think", "constrained"):
         raise TrainingError(f"{where}: answer_mode must be 'think' or 'constrained'")
-    if cfg.variant != variant:
-        raise TrainingError(f"{where}: variant {cfg.variant!r} does not match the method "
-                            f"({variant!r})")
+    if cfg.variant != variant or (variant == "copra" and cfg.use_prior != use_prior):
+        raise TrainingError(f"{where}: variant {cfg.variant!r} / use_prior {cfg.use_prior} do "
+                            f"not match the method (variant {variant!r}, use_prior "
+                            f"{use_prior}); choose the method instead (copra, copra-noprior, "
+                            "copra-static)")
+    if job.stage is not None:
+        raise TrainingError("COPRA has one training stage; --stage does not apply")
     return cfg
 
 
@@ -190,9 +202,9 @@ class CopraTrainer:
                          int(text.num_hidden_layers), str(engine.resolved.id))
         self.model = CopraModel(spec, seed=seed).to(lm.device)
         self.hooks = PerSampleLoRA(lm.model, targets, scale=spec.generator.scale())
-        user = Path(cfg.prompt_file).read_text(encoding="utf-8").strip() if cfg.prompt_file \
-            else USER_PROMPT
-        self.user_prompt = user + (THINK_SUFFIX if cfg.answer_mode == "think" else "")
+        default = THINK_PROMPT if cfg.answer_mode == "think" else USER_PROMPT
+        self.user_prompt = Path(cfg.prompt_file).read_text(encoding="utf-8").strip() \
+            if cfg.prompt_file else default
         self.cache: dict[str, _Input] | None = {} if (
             cfg.cache_inputs if cfg.cache_inputs is not None else len(videos) <= 256) else None
         per_epoch = math.ceil(len(videos) / cfg.batch_videos)
@@ -319,6 +331,7 @@ def train_copra(job: TrainJob, variant: str, use_prior: bool) -> TrainResult:
         summary.update(anomalous_videos=int(sum(labels)),
                        normal_videos=len(labels) - int(sum(labels)))
         extra = {"train": {"config": dataclasses.asdict(cfg), "task": job.task,
+                           "user_prompt": trainer.user_prompt, "system_prompt": SYSTEM_PROMPT,
                            "split": job.resolved_split(), "data_root": job.data_root,
                            "seed": job.seed, "sources": getattr(task, "train_sources", {}),
                            "engine": engine.describe(), "summary": summary}}

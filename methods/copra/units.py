@@ -45,7 +45,8 @@ class Units:
         return len(self.spans)
 
     def extra_indices(self) -> np.ndarray:
-        """Conditioning frames that are not window frames' (to decode along with them)."""
+        """Every conditioning frame of the chunks / video (decoded along with the windows'
+        frames; duplicates of window frames are harmless)."""
         parts = [c for c in self.conditioning if c is not None]
         return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 

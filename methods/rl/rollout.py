@@ -44,7 +44,11 @@ def sample_groups(engine: HFEngine, requests: Sequence[Request], num_generations
                   loras: Sequence[LoRARef | None] | None = None, seed: int = 0,
                   top_p: float = 1.0) -> Groups:
     """Sample ``num_generations`` completions of every request (request ``i`` with seed
-    ``seed + i`` and adapter ``loras[i]``)."""
+    ``seed + i`` and adapter ``loras[i]``). ``top_p < 1`` is refused: the scoring side
+    (:func:`group_logprobs`) scores the untruncated distribution."""
+    if top_p < 1.0:
+        raise ValueError("GRPO rollouts sample the full distribution (top_p = 1): "
+                         "teacher-forced scoring does not truncate")
     reqs = []
     for i, req in enumerate(requests):
         sp = replace(req.sampling, n=num_generations, temperature=temperature, top_p=top_p,
@@ -72,6 +76,8 @@ def group_logprobs(engine: HFEngine, groups: Groups,
     :func:`harness.models.score.completion_logprobs`)."""
     g = groups.num_generations
     sel = range(len(groups))[rows] if rows is not None else range(len(groups))
+    if len(sel) == 0 or sel.step != 1 or sel.start % g or len(sel) % g:
+        raise ValueError(f"rows {rows} must select whole groups of {g} completions")
     prompts = [groups.prompts[i // g] for i in sel]
     comps = [groups.token_ids[i] for i in sel]
     lm = engine.loaded
