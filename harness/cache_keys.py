@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,12 @@ def _dir_listing(root: Path) -> list[tuple[str, Path, os.stat_result]]:
     return out
 
 
+#: id(tensors mapping) -> (the mapping, its digest): the last 64 in-memory adapters hashed.
+#: Adapters are treated as immutable once sent (as the engines do).
+_TENSOR_DIGESTS: dict[int, tuple[Any, str]] = {}
+_TENSOR_LOCK = threading.Lock()
+
+
 def lora_digest(lora: LoRARef | None) -> dict[str, Any] | None:
     """Content digest of an adapter (``None`` for no adapter); see the module docstring."""
     if lora is None:
@@ -78,7 +85,18 @@ def lora_digest(lora: LoRARef | None) -> dict[str, Any] | None:
     if lora.tensors is not None:  # the same digest the vllm engine names its PEFT dirs by
         from harness.engines.lora_export import tensors_digest
 
-        return {"tensors_sha256": tensors_digest(lora.tensors)}
+        # one adapter object is often sent with many requests (COPRA's chunk adapters): hash
+        # it once. Keyed by identity, keeping the object alive so that its id is not reused.
+        key = id(lora.tensors)
+        with _TENSOR_LOCK:
+            hit = _TENSOR_DIGESTS.get(key)
+        if hit is None or hit[0] is not lora.tensors:
+            hit = (lora.tensors, tensors_digest(lora.tensors))
+            with _TENSOR_LOCK:
+                _TENSOR_DIGESTS[key] = hit
+                while len(_TENSOR_DIGESTS) > 64:
+                    _TENSOR_DIGESTS.pop(next(iter(_TENSOR_DIGESTS)))
+        return {"tensors_sha256": hit[1]}
     if lora.path is None:
         raise EngineError(f"LoRA adapter {lora.name!r} has neither a path nor tensors")
     root = Path(lora.path)
