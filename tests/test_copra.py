@@ -273,3 +273,12 @@ def test_checkpoint_brings_its_question_and_think_mode_is_refused(engine: HFEngi
     (tmp_path / "ck" / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="model.safetensors"):
         CopraMethod(engine, checkpoint=str(tmp_path / "ck")).model()
+
+
+def test_static_lora_is_built_once(engine: HFEngine, video: VideoSample) -> None:
+    spy = Spy(engine)
+    method = CopraStatic(spy, **SMALL)
+    rec = method.predict(video, CTX)
+    assert method.model().rows_generated == 1
+    assert len({r.lora.name for r in spy.requests if r.lora is not None}) == 1
+    assert rec["adaptation"]["variant"] == "static"

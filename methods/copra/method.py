@@ -150,6 +150,7 @@ class CopraMethod(FrozenBaseline):
         self._model: CopraModel | None = None
         self._conditioner: Any = None
         self._tag = uuid.uuid4().hex[:8]
+        self._static_ref: LoRARef | None = None
 
     @classmethod
     def train_routine(cls, job: Any) -> Any:
@@ -224,8 +225,15 @@ class CopraMethod(FrozenBaseline):
             self.user_prompt = str(train["user_prompt"])
 
     def adapters_for(self, clips: Sequence[np.ndarray], keys: Sequence[str]) -> list[LoRARef]:
-        """One adapter per conditioning clip ``(T, H, W, 3)`` (one generator call)."""
+        """One adapter per conditioning clip ``(T, H, W, 3)`` (one generator call). The static
+        LoRA ignores its input: it is built once and the same adapter is returned for all."""
         model = self.model()
+        if model.spec.variant == "static":
+            if self._static_ref is None:
+                with torch.no_grad():
+                    weights = model([torch.zeros(1, 1, model.spec.visual_dim)])
+                self._static_ref = model.refs(weights, [f"{self.name}:{self._tag}:static"])[0]
+            return [self._static_ref] * len(clips)
         tokens = self.conditioner().visual_tokens(list(clips))
         with torch.no_grad():
             weights = model(tokens)
