@@ -35,11 +35,8 @@ Conventions (beyond :mod:`harness.engines.base`):
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,12 +51,11 @@ from harness.engines.base import (
     Request,
     Response,
 )
-from harness.engines.lora_export import normalize_tensors
+from harness.engines.hf_lora import Adapter, parse_adapter
 from harness.engines.preprocess import QwenVisionSpec, qwen_video
 from harness.models.decode import DecodeResult, DecodeRow, generate_batch
 from harness.models.loader import LoadedModel, load_model, resolve_model
 from harness.models.lora import (
-    DEFAULT_KINDS,
     LoraTarget,
     PerSampleLoRA,
     find_targets,
@@ -67,39 +63,7 @@ from harness.models.lora import (
 )
 from harness.models.prompt import PromptEncoder
 
-log = logging.getLogger(__name__)
 _SEED_MIX = 1_000_003
-#: a parsed adapter: ({target module name: (A (r, in), B (out, r))}, scale alpha / r)
-Adapter = tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], float]
-
-
-def _read_peft_dir(path: Path, name: str) -> tuple[dict[str, Any], float | None]:
-    """A PEFT LoRA directory's tensors and ``lora_alpha``."""
-    from safetensors.torch import load_file
-
-    cfg_file, weights = path / "adapter_config.json", path / "adapter_model.safetensors"
-    if not cfg_file.is_file() or not weights.is_file():
-        raise EngineError(f"LoRA {name!r}: {path} lacks adapter_config.json or "
-                          "adapter_model.safetensors")
-    try:
-        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
-        tensors = dict(load_file(str(weights)))
-    except Exception as exc:  # JSON or safetensors errors
-        raise EngineError(f"LoRA {name!r}: {path}: unreadable adapter ({exc})") from exc
-    if not isinstance(cfg, dict):
-        raise EngineError(f"LoRA {name!r}: {cfg_file}: expected a JSON object")
-    if cfg.get("rank_pattern") or cfg.get("alpha_pattern") or cfg.get("use_dora") \
-            or cfg.get("use_rslora"):
-        raise EngineError(f"LoRA {name!r}: {cfg_file}: rank/alpha patterns, rsLoRA and DoRA "
-                          "are not supported")
-    ranks = {int(v.shape[0]) for k, v in tensors.items() if ".lora_A" in k}
-    if "r" in cfg and ranks and int(cfg["r"]) != max(ranks):
-        raise EngineError(f"LoRA {name!r}: {cfg_file}: field 'r' is {cfg['r']} but the "
-                          f"tensors have rank {max(ranks)}")
-    alpha = cfg.get("lora_alpha")
-    return tensors, (float(alpha) if alpha is not None else None)
-
-
 class HFEngine(Engine):
     """Transformers in-process: batched, CPU or CUDA, fp32 or bf16, token log-probabilities.
 
@@ -281,44 +245,7 @@ class HFEngine(Engine):
         return self._lora_targets
 
     def _adapter(self, ref: LoRARef) -> Adapter:
-        """``ref`` parsed into ``({target name: (A (r, in), B (out, r))}, scale)``."""
-        tensors: dict[str, Any]
-        alpha: float | None = None
-        if ref.tensors is not None:
-            tensors = dict(ref.tensors)
-        elif ref.path is not None:
-            tensors, alpha = _read_peft_dir(Path(ref.path), ref.name)
-        else:
-            raise EngineError(f"LoRA {ref.name!r} has neither a path nor tensors")
-        try:
-            pairs, alpha_t, dropped = normalize_tensors(tensors, modules=DEFAULT_KINDS)
-        except ValueError as exc:
-            raise EngineError(f"LoRA {ref.name!r}: {exc}") from exc
-        if dropped:
-            log.warning("LoRA %r: %d module(s) outside the language model's projections "
-                        "ignored, e.g. %s", ref.name, len(dropped), dropped[0])
-        alpha = alpha_t if alpha_t is not None else alpha
-        targets = self.lora_targets()
-        by_name = {t.name: t for t in targets}
-        by_suffix = {t.name[t.name.rindex("layers."):]: t.name for t in targets}
-        out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        for module, ab in pairs.items():
-            name = module if module in by_name else by_suffix.get(
-                module[module.rindex("layers."):] if "layers." in module else module)
-            if name is None:
-                raise EngineError(f"LoRA {ref.name!r}: module {module!r} is not an adaptable "
-                                  f"module of {self.resolved.id} (e.g. {targets[0].name!r})")
-            a, b = ab
-            t = by_name[name]
-            if a.shape[1] != t.in_features or b.shape[0] != t.out_features:
-                raise EngineError(f"LoRA {ref.name!r}: {module}: A {tuple(a.shape)} / B "
-                                  f"{tuple(b.shape)} do not fit (r, {t.in_features}) / "
-                                  f"({t.out_features}, r)")
-            out[name] = ab
-        if not out:
-            raise EngineError(f"LoRA {ref.name!r} adapts no language-model module")
-        rank = max(a.shape[0] for a, _ in out.values())
-        return out, (alpha / rank if alpha is not None else 1.0)
+        return parse_adapter(ref, self.lora_targets(), str(self.resolved.id))
 
     def _run_rows(self, rows: list[DecodeRow], adapters: list[Adapter | None] | None = None
                   ) -> list[DecodeResult]:
