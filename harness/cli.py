@@ -92,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--method-arg", action="append", metavar="KEY=VALUE")
     r.add_argument("--checkpoint", default=None,
                    help="a `vad-eval train` output (short for --method-arg checkpoint=DIR)")
+    r.add_argument("--prompt-file", default=None,
+                   help="a prompt template file for the method (short for --method-arg "
+                   "prompt_file=FILE; e.g. Vad-R1's official P2C-CoT prompt)")
     r.add_argument("--engine-arg", action="append", metavar="KEY=VALUE")
     r.add_argument("--executor", default=None, metavar="{local,ray}",
                    help="who predicts: local (default, this process) or ray (--workers actors, "
@@ -261,7 +264,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         "device": args.device, "dtype": args.dtype, "max_pixels": args.max_pixels,
         "task_args": _task_args(args) or None,
         "method_args": ({**parse_kv(args.method_arg, "--method-arg"),
-                         **({"checkpoint": args.checkpoint} if args.checkpoint else {})}
+                         **({"checkpoint": args.checkpoint} if args.checkpoint else {}),
+                         **({"prompt_file": args.prompt_file} if args.prompt_file else {})}
                         or None),
         "engine_args": parse_kv(args.engine_arg, "--engine-arg") or None,
         "executor": args.executor, "workers": args.workers, "worker_cpus": args.worker_cpus,

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -157,6 +157,11 @@ def run(cfg: RunConfig, progress: bool = True, log: Any = None) -> RunResult:
     split = cfg.resolved_split()
     task = build_task(cfg)
     method_cls = METHODS.get(cfg.method)
+    engine_model = getattr(method_cls, "engine_model", None)
+    if engine_model is not None:  # a fine-tuned checkpoint may be the model itself
+        model = engine_model(dict(cfg.method_args), cfg.model)
+        if model != cfg.model:
+            cfg = replace(cfg, model=model)
     if task.kind not in getattr(method_cls, "task_kinds", frozenset()):
         raise RunError(f"method {cfg.method!r} serves task kinds "
                        f"{sorted(getattr(method_cls, 'task_kinds', []))}, task {cfg.task!r} "

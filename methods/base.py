@@ -145,6 +145,12 @@ class Method(abc.ABC):
         return task_spec
 
     @classmethod
+    def engine_model(cls, method_args: dict[str, Any], model: str | None) -> str | None:
+        """The model the run's engine must load given the method's settings (a method whose
+        checkpoint is a whole fine-tuned model returns its directory); default: ``model``."""
+        return model
+
+    @classmethod
     def train_routine(cls, job: Any) -> Any:
         """Train this method (``vad-eval train``, :class:`harness.training.TrainJob` in,
         :class:`harness.training.TrainResult` out). Methods without training raise."""

@@ -24,6 +24,11 @@ output shorter than 5 characters scores 0 on all; means over videos.
 
 Videos without a prediction are left out of every mean (as the official loops do) and counted
 in ``missing_videos``.
+
+Training data (Vad-R1's two stages, :mod:`methods.vad_r1`): :meth:`VadReasoningTask.load_sft`
+reads ``Vad-Reasoning-SFT-train.jsonl`` (chain-of-thought rows; ``train_annotations`` overrides),
+:meth:`VadReasoningTask.load_train` the video-level labels of ``Vad-Reasoning-RL-train.jsonl``
+(``rl_annotations`` overrides; without an RL file, the SFT rows' labels).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from tasks.base import Query, TaskDataError, VideoSample
 from tasks.formats import vad_reasoning as fmt
 from tasks.prompts import VAD_REASONING, PromptTemplate, load_template
 from tasks.text_task import FramePlan, Item, TextSettings, TextTask
+from tasks.training import TrainVideo
 
 IOU_THRESHOLDS = (0.3, 0.5, 0.7)
 
@@ -48,6 +54,18 @@ IOU_THRESHOLDS = (0.3, 0.5, 0.7)
 class VadReasoningSettings(TextSettings):
     prompt_file: str | None = None
     annotations: str | None = None
+    train_annotations: str | None = None
+    rl_annotations: str | None = None
+
+
+@dataclass(frozen=True)
+class ReasoningExample:
+    """A chain-of-thought training video: ``think`` (``<think>...</think>``) and ``answer``
+    (``<answer>...</answer>``) as annotated."""
+
+    video: TrainVideo
+    think: str
+    answer: str
 
 
 def interval_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -132,17 +150,23 @@ class VadReasoningTask(TextTask):
                          "METEOR, rouge package P/R/F; < 5 chars scores 0",
         }
 
-    def read_samples(self, root: Path) -> list[VideoSample]:
-        s = self.settings
-        if s.annotations:
-            path = Path(s.annotations)
+    @staticmethod
+    def find_annotations(root: Path, setting: str | None, name: str) -> Path | None:
+        """``setting`` (relative to ``root`` unless absolute), else ``name`` at or under
+        ``root``; None if there is no such file."""
+        if setting:
+            path = Path(setting)
             path = path if path.is_absolute() else root / path
-        else:
-            hits = [root / fmt.TEST_FILE] + sorted(root.rglob(fmt.TEST_FILE))
-            path = next((p for p in hits if p.is_file()), root / fmt.TEST_FILE)
-        if not path.is_file():
-            raise TaskDataError(f"{path}: Vad-Reasoning test file not found (give it with "
-                                f"--task-arg annotations=FILE)")
+            return path if path.is_file() else None
+        hits = [root / name] + sorted(root.rglob(name))
+        return next((p for p in hits if p.is_file()), None)
+
+    def read_samples(self, root: Path) -> list[VideoSample]:
+        path = self.find_annotations(root, self.settings.annotations, fmt.TEST_FILE)
+        if path is None:
+            raise TaskDataError(f"{self.settings.annotations or root / fmt.TEST_FILE}: "
+                                "Vad-Reasoning test file not found (give it with --task-arg "
+                                "annotations=FILE)")
         self.sources["annotations"] = str(path)
         samples = []
         for row in fmt.read_rows(path):
@@ -160,6 +184,46 @@ class VadReasoningTask(TextTask):
                                        category=row.label, path=vpath, extra=extra,
                                        queries=(query,), references={"reasoning": ref}))
         return samples
+
+    # -- training data -----------------------------------------------------------------------
+    def _train_rows(self, root: Path, weak: bool) -> list[TrainVideo | ReasoningExample]:
+        setting = self.settings.rl_annotations if weak else self.settings.train_annotations
+        name = fmt.RL_FILE if weak else fmt.TRAIN_FILE
+        path = self.find_annotations(root, setting, name)
+        if path is None:
+            raise TaskDataError(f"{setting or root / name}: Vad-Reasoning "
+                                f"{'RL' if weak else 'SFT'} training file not found (set "
+                                f"--task-arg {'rl' if weak else 'train'}_annotations=FILE)")
+        self.train_sources["rl_annotations" if weak else "train_annotations"] = str(path)
+        out: list[TrainVideo | ReasoningExample] = []
+        for row in fmt.read_rows(path, weak=weak):
+            vpath = fmt.video_file(root, row)
+            if vpath is None:
+                raise TaskDataError(f"{path}:{row.lineno}: video {row.video!r} not found under "
+                                    f"{root}")
+            video = TrainVideo(Path(row.video).stem, vpath, int(row.label == "Abnormal"),
+                               row.anomaly_type, 0.0, row.total_frames)
+            out.append(video if weak else ReasoningExample(video, row.think, row.answer))
+        if not out:
+            raise TaskDataError(f"{path}: no training rows")
+        return out
+
+    def load_sft(self, data_root: Path | None, split: str) -> list[ReasoningExample]:
+        """The chain-of-thought training rows (``Vad-Reasoning-SFT-train.jsonl``), file order;
+        ``split`` as in :meth:`load` (``"sample"``: the sample world)."""
+        root = self.resolve_root(data_root, split, self.sample_dataset)
+        self.train_sources = {"data_root": str(root)}
+        return [r for r in self._train_rows(root, weak=False) if isinstance(r, ReasoningExample)]
+
+    def load_train(self, data_root: Path | None, split: str) -> list[TrainVideo]:
+        """Video-level training labels for RL: ``Vad-Reasoning-RL-train.jsonl`` when there is
+        one (or ``rl_annotations``), else the SFT rows' labels."""
+        root = self.resolve_root(data_root, split, self.sample_dataset)
+        self.train_sources = {"data_root": str(root)}
+        if self.settings.rl_annotations or self.find_annotations(root, None, fmt.RL_FILE):
+            return [r for r in self._train_rows(root, weak=True) if isinstance(r, TrainVideo)]
+        return [r.video for r in self._train_rows(root, weak=False)
+                if isinstance(r, ReasoningExample)]
 
     def describe(self, samples: Sequence[VideoSample]) -> dict[str, Any]:
         out = super().describe(samples)

@@ -65,7 +65,10 @@ def test_meta_and_frame_counts(roots: dict[str, Path], dataset: str) -> None:
     root = roots[dataset]
     meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
     assert meta["dataset"] == dataset and meta["seed"] == 0
-    assert 8 <= len(meta["videos"]) <= 16
+    # Vad-Reasoning also has its 24-video RL training split
+    evaluated = [v for v in meta["videos"] if v["split"] != "rl"]
+    assert 8 <= len(evaluated) <= 16
+    assert len(meta["videos"]) - len(evaluated) == (24 if dataset == "vad_reasoning" else 0)
     for v in meta["videos"]:
         path = root / v["path"]
         if dataset == "vane":

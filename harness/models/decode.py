@@ -13,7 +13,9 @@ is independent of the others:
 Log-probabilities are ``log_softmax`` of the raw float32 logits (never temperature- or top-p-
 modified); a row with ``allowed_ids`` decodes from the logits restricted to those tokens, and
 its log-probabilities are those of that renormalised distribution. Greedy is
-``temperature == 0`` (argmax, first index on ties).
+``temperature == 0`` (argmax, first index on ties). Visual placeholder tokens
+(:func:`placeholder_ids`) are never chosen, greedy or sampled (a random tiny model would
+otherwise emit them); the log-probabilities reported stay those of the full distribution.
 """
 
 from __future__ import annotations
@@ -159,6 +161,18 @@ def allowed_mask(allowed: Sequence[tuple[int, ...]], vocab: int, device: torch.d
     return mask.to(device)
 
 
+def placeholder_ids(model: Any) -> tuple[int, ...]:
+    """The model's visual placeholder tokens (Qwen's ``<|image_pad|>`` / ``<|video_pad|>``,
+    InternVL's ``<IMG_CONTEXT>``): prompt-only tokens that a generated completion must never
+    contain (a completion holding one could not be scored or continued, since every such token
+    in the input expects visual features). Read from the config's ``*_token_id`` /
+    ``*_token_index`` fields."""
+    cfg = model.config
+    ids = {getattr(cfg, k, None) for k in ("image_token_id", "video_token_id",
+                                           "image_token_index", "video_token_index")}
+    return tuple(sorted(int(i) for i in ids if isinstance(i, int) and i >= 0))
+
+
 def generate_batch(
     model: Any,
     family: str,
@@ -191,16 +205,21 @@ def generate_batch(
     cache = out.past_key_values
     step = 0
     allowed = allowed_mask([r.allowed_ids for r in rows], out.logits.shape[-1], device)
+    banned = list(placeholder_ids(model))
     while not all(done):
         logits = out.logits[:, -1, :].float()
         if allowed is not None:  # constrained rows: the distribution renormalised over them
             logits = logits.masked_fill(~allowed, float("-inf"))
         logprobs = torch.log_softmax(logits, dim=-1)
-        choice = logits.argmax(dim=-1)
+        pick = logits
+        if banned:  # never chosen; the reported log-probs stay the model's own
+            pick = logits.clone()
+            pick[:, banned] = float("-inf")
+        choice = pick.argmax(dim=-1)
         for b, row in enumerate(rows):
             gen = gens[b]
             if gen is not None and not done[b]:
-                choice[b] = _sample(logits[b], row.temperature, row.top_p, gen)
+                choice[b] = _sample(pick[b], row.temperature, row.top_p, gen)
         chosen_lp = logprobs.gather(1, choice[:, None])[:, 0]
         # one device -> host transfer per step
         tokens: list[int] = choice.tolist()

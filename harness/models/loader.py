@@ -98,7 +98,8 @@ def resolve_model(id_or_path: str | None) -> ResolvedModel:
         return ResolvedModel(name, path, _family_of(path, name), is_tiny=True)
     local = Path(name).expanduser()
     if local.is_dir():
-        return ResolvedModel(name, local.resolve(), _family_of(local, name))
+        return ResolvedModel(name, local.resolve(), _family_of(local, name),
+                             is_tiny=(local / "vad_eval_tiny.json").is_file())
     if local.exists() or name.startswith((".", "/", "~")):
         raise ModelNotAvailableError(f"model path {name!r} is not a model directory")
     path = _hub_snapshot(name)

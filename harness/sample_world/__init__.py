@@ -37,7 +37,8 @@ phrasings per fact, in our own words), so every text describes what its video sh
   ``raw_annotations/ucf_database_test.json`` (event / clip times in seconds, captions, summaries)
   and ``instruction/merge_instruction_test_final.jsonl`` (clip / event / video QA rows).
 - ``vad_reasoning`` (Vad-R1's Vad-Reasoning SFT format; ``vad_reasoning.py``): ``videos/*.mp4``,
-  ``Vad-Reasoning-SFT-test.jsonl`` and ``-train.jsonl`` (``<think>`` steps, tagged ``<answer>``).
+  ``Vad-Reasoning-SFT-test.jsonl`` and ``-train.jsonl`` (``<think>`` steps, tagged ``<answer>``),
+  ``Vad-Reasoning-RL-train.jsonl`` (24 more videos with video-level labels only).
 - ``vane`` (VANE-Bench; ``vane.py``): ``<group>/<Category>/video_frames/<clip>/frame_*.jpg`` and
   ``video_qa/<clip>_qa.txt``; includes the AI-generated-video inconsistencies "sudden
   appearance" and "disappearance" as scripted events.

@@ -163,6 +163,14 @@ def is_complete(root: Path, dataset: str, seed: int) -> bool:
     return True
 
 
+def is_stale(root: Path, dataset: str, seed: int) -> bool:
+    """Whether ``root`` is a finished sample of ``dataset`` and ``seed`` written by an earlier
+    plan (its ``meta.json`` lists other videos than :func:`plan` gives now, e.g. a split added
+    since); :func:`ensure_sample` regenerates such a folder."""
+    meta = json.loads((root / META_FILE).read_text(encoding="utf-8"))
+    return [v.get("name") for v in meta.get("videos", [])] != [s.name for s in plan(dataset, seed)]
+
+
 def default_root(dataset: str, seed: int = 0) -> Path:
     """``cache_dir()/sample_world/v{VERSION}-seed{seed}/{dataset}``."""
     from harness.paths import cache_dir
@@ -226,13 +234,19 @@ def ensure_sample(dataset: str, seed: int = 0, root: Path | None = None) -> Path
         raise ValueError(f"unknown sample dataset {dataset!r}; expected one of {DATASETS}")
     target = Path(root) if root is not None else default_root(dataset, seed)
     if is_complete(target, dataset, seed):
-        return target
+        if not is_stale(target, dataset, seed):
+            return target
+        with _generation_lock(target.parent, target.name):
+            if is_complete(target, dataset, seed) and is_stale(target, dataset, seed):
+                old = target.with_name(f"{_TMP_PREFIX}{target.name}-stale-{os.getpid()}")
+                os.rename(target, old)  # then removed; readers of the old folder keep theirs
+                shutil.rmtree(old, ignore_errors=True)
     if target.exists() and any(target.iterdir()):
         raise FileExistsError(f"{target} exists but is not a complete sample dataset")
     target.parent.mkdir(parents=True, exist_ok=True)
     with _generation_lock(target.parent, target.name):
-        if is_complete(target, dataset, seed):  # finished by another process while we waited
-            return target
+        if is_complete(target, dataset, seed) and not is_stale(target, dataset, seed):
+            return target  # finished by another process while we waited
         _remove_stale_tmp(target.parent, target.name)
         tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{target.name}-", dir=target.parent))
         try:

@@ -5,6 +5,7 @@ Layout::
     videos/<name>.mp4                     UCF-style names (30 fps) or XD-style names (24 fps)
     Vad-Reasoning-SFT-test.jsonl          8 videos: 5 abnormal, 3 normal
     Vad-Reasoning-SFT-train.jsonl         6 other videos: 4 abnormal, 2 normal (for SFT)
+    Vad-Reasoning-RL-train.jsonl          24 other videos: 12 abnormal, 12 normal (for RL)
     meta.json
 
 One JSON row per video (key order as listed, rows in a seeded order mixing normal and abnormal):
@@ -19,6 +20,12 @@ abnormal</step3><step4>consequences and social norms</step4></think>``; the answ
 ``<where>``, ``<why>`` and ``<how>``. Normal videos: two steps (scene; why it is normal) and an
 answer with ``<which>Normal</which>``, ``<what>`` and ``<why>``. Texts are written from the
 staged video (``observe.py``), so they name the actors, places and times the video shows.
+
+``Vad-Reasoning-RL-train.jsonl`` stands in for Vad-Reasoning-RL (video-level weak labels only;
+the public release's file layout is not documented, so the format is ours): the SFT rows' first
+five keys only, ``source``, ``video``, ``anomaly_type`` (``"Normal"`` or the type), ``path`` and
+``total_frames``. Its videos cover every anomaly kind of this module, the test kinds included
+(other videos, as in the real dataset, whose RL and test sets share categories).
 """
 
 from __future__ import annotations
@@ -54,6 +61,14 @@ ITEMS: tuple[tuple[str, str | None, str], ...] = (
     ("train", "riot", "XD"),
     ("train", None, "XD"),
     ("train", None, "UCF"),
+    # Vad-Reasoning-RL stand-in (appended last: the rows above keep their seeded draws)
+    *((("rl", kind, source) for kind, source in (
+        ("fight", "XD"), ("assault", "UCF"), ("fire", "UCF"), ("explosion", "XD"),
+        ("shooting", "UCF"), ("car_crash", "XD"), ("vehicle_on_sidewalk", "UCF"),
+        ("abuse", "XD"), ("riot", "XD"), ("fight", "UCF"), ("fire", "UCF"),
+        ("explosion", "UCF"),
+    ))),
+    *(("rl", None, source) for source in ("UCF", "XD") * 6),
 )
 TYPES = {
     "fight": "Fighting",
@@ -66,7 +81,10 @@ TYPES = {
     "abuse": "Abuse",
     "riot": "Riot",
 }
-FILES = {"test": "Vad-Reasoning-SFT-test.jsonl", "train": "Vad-Reasoning-SFT-train.jsonl"}
+FILES = {"test": "Vad-Reasoning-SFT-test.jsonl", "train": "Vad-Reasoning-SFT-train.jsonl",
+         "rl": "Vad-Reasoning-RL-train.jsonl"}
+#: keys of an RL row (video-level label only)
+RL_KEYS = ("source", "video", "anomaly_type", "path", "total_frames")
 
 
 def plan(seed: int) -> list[VideoSpec]:
@@ -221,5 +239,7 @@ def write_layout(root: Path, seed: int, specs: list[VideoSpec]) -> None:
     ch = Chooser(seed, dataset_id(DATASET), 2)
     for split, name in FILES.items():
         rows = [row(seed, i, s) for i, s in enumerate(specs) if s.split == split]
+        if split == "rl":
+            rows = [{k: r[k] for k in RL_KEYS} for r in rows]
         text = "".join(json.dumps(r) + "\n" for r in ch.shuffled(rows))
         (root / name).write_text(text, encoding="utf-8")

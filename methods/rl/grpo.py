@@ -24,6 +24,7 @@ Log-probabilities are natural-log probabilities of the sampled tokens, shape ``(
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -146,21 +147,29 @@ def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     return logp.gather(-1, tokens.long().unsqueeze(-1)).squeeze(-1)
 
 
-def make_optimizer(params: list[torch.nn.Parameter], cfg: GRPOConfig, total_steps: int
-                   ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW (transformers' defaults: betas 0.9/0.999, eps 1e-8) at ``cfg.learning_rate``,
-    decayed linearly to 0 over ``total_steps`` optimiser steps, no warm-up."""
+def adamw_linear(params: Sequence[torch.Tensor], learning_rate: float, weight_decay: float,
+                 total_steps: int
+                 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW (transformers' defaults: betas 0.9/0.999, eps 1e-8) at ``learning_rate``, decayed
+    linearly to 0 over ``total_steps`` optimiser steps, no warm-up: the optimiser of every
+    training stage in the project (GRPO, Vad-R1's SFT)."""
     if total_steps < 1:
         raise ValueError(f"total_steps must be >= 1, got {total_steps}")
-    opt = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=(0.9, 0.999), eps=1e-8,
-                            weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(list(params), lr=learning_rate, betas=(0.9, 0.999), eps=1e-8,
+                            weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda step: max(0.0, 1.0 - step / total_steps))
     return opt, sched
 
 
+def make_optimizer(params: Sequence[torch.Tensor], cfg: GRPOConfig, total_steps: int
+                   ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """:func:`adamw_linear` at ``cfg``'s learning rate and weight decay."""
+    return adamw_linear(params, cfg.learning_rate, cfg.weight_decay, total_steps)
+
+
 def optimizer_step(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LambdaLR,
-                   params: list[torch.nn.Parameter], max_grad_norm: float) -> float:
+                   params: Sequence[torch.Tensor], max_grad_norm: float) -> float:
     """Clip the gradients to ``max_grad_norm`` (total 2-norm), step, advance the schedule and
     zero the gradients; returns the norm before clipping."""
     norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)

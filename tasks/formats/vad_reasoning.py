@@ -12,6 +12,10 @@ not ``"Normal"``) is ``"Abnormal"`` with the interval
 ``[round(start / total_frames, 3), round(end / total_frames, 3)]``; a normal one is
 ``"Normal"`` with ``[0, 1]``.
 
+``Vad-Reasoning-RL-train.jsonl`` (video-level weak labels, for AVA-GRPO): the same rows without
+``think``, ``answer``, ``start`` and ``end`` (the public release's RL layout is not documented;
+this is the sample world's, read with ``weak=True``).
+
 Model outputs for ``vad-eval score --format vad-r1-results``: a JSON-lines file of
 ``{"video": "<name>.mp4", "output": str}`` (the official inference's ``results.jsonl``).
 """
@@ -26,6 +30,7 @@ from tasks.formats.text import read_jsonl
 
 TEST_FILE = "Vad-Reasoning-SFT-test.jsonl"
 TRAIN_FILE = "Vad-Reasoning-SFT-train.jsonl"
+RL_FILE = "Vad-Reasoning-RL-train.jsonl"
 
 
 @dataclass(frozen=True)
@@ -54,22 +59,24 @@ class ReasoningRow:
         return (round(self.start / self.total_frames, 3), round(self.end / self.total_frames, 3))
 
 
-def read_rows(path: Path) -> list[ReasoningRow]:
-    """Parse and validate a Vad-Reasoning JSON-lines file (errors name file, line, field)."""
+def read_rows(path: Path, weak: bool = False) -> list[ReasoningRow]:
+    """Parse and validate a Vad-Reasoning JSON-lines file (errors name file, line, field).
+    ``weak``: video-level rows (RL file): ``think``/``answer``/``start``/``end`` not needed
+    (read as ``""`` / None)."""
     out = []
     seen: set[str] = set()
     for lineno, obj in read_jsonl(path, "Vad-Reasoning annotation file"):
         where = f"{path}:{lineno}"
         if not isinstance(obj, dict):
             raise TaskDataError(f"{where}: expected a JSON object")
-        for fld in ("video", "anomaly_type", "think", "answer"):
+        for fld in ("video", "anomaly_type") + (() if weak else ("think", "answer")):
             if not isinstance(obj.get(fld), str):
                 raise TaskDataError(f"{where}: field {fld!r} missing or not a string")
         total = obj.get("total_frames")
         if not isinstance(total, int) or total <= 0:
             raise TaskDataError(f"{where}: field 'total_frames' must be a positive integer")
-        start, end = obj.get("start"), obj.get("end")
-        if obj["anomaly_type"] != "Normal":
+        start, end = (None, None) if weak else (obj.get("start"), obj.get("end"))
+        if obj["anomaly_type"] != "Normal" and not weak:
             for fld, v in (("start", start), ("end", end)):
                 if not isinstance(v, int | float) or isinstance(v, bool):
                     raise TaskDataError(f"{where}: abnormal video needs a numeric {fld!r}")
@@ -81,7 +88,8 @@ def read_rows(path: Path) -> list[ReasoningRow]:
         out.append(ReasoningRow(
             video=obj["video"], source=str(obj.get("source", "")),
             anomaly_type=obj["anomaly_type"], path=str(obj.get("path") or ""),
-            total_frames=total, think=obj["think"], answer=obj["answer"],
+            total_frames=total, think=str(obj.get("think", "")),
+            answer=str(obj.get("answer", "")),
             start=int(start) if start is not None else None,
             end=int(end) if end is not None else None, lineno=lineno))
     return out
