@@ -59,7 +59,7 @@ from methods.rl.grpo import (
     think_answer_format_reward,
     yes_no_accuracy_reward,
 )
-from methods.rl.rollout import group_logprobs, sample_groups
+from methods.rl.rollout import epoch_batches, group_logprobs, sample_groups
 from tasks.training import TrainVideo
 from tasks.windows import sample_window
 
@@ -288,15 +288,8 @@ class CopraTrainer:
 
     def batches(self) -> list[list[TrainVideo]]:
         """``total_steps`` batches: epochs of the videos in a seeded random order."""
-        rng = np.random.default_rng(self.seed)
-        out: list[list[TrainVideo]] = []
-        order: list[int] = []
-        while len(out) < self.total_steps:
-            if len(order) < self.cfg.batch_videos:
-                order += rng.permutation(len(self.videos)).tolist()
-            take, order = order[: self.cfg.batch_videos], order[self.cfg.batch_videos:]
-            out.append([self.videos[i] for i in take])
-        return out
+        return epoch_batches(self.videos, self.cfg.batch_videos, self.total_steps,
+                             np.random.default_rng(self.seed))
 
     def run(self, log: StepLog) -> dict[str, Any]:
         rows = [log(self.step(i, b)) for i, b in enumerate(self.batches())]

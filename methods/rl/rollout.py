@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
+import numpy as np
 import torch
 
 from harness.engines.base import LoRARef, Request
@@ -93,3 +95,20 @@ def group_logprobs(engine: HFEngine, groups: Groups,
             device=lm.device, dtype=lm.dtype,
             allowed=[groups.allowed] * len(prompts) if groups.allowed else None,
             temperature=temperature)
+
+
+T = TypeVar("T")
+
+
+def epoch_batches(items: Sequence[T], batch_size: int, total_steps: int,
+                  rng: np.random.Generator) -> list[list[T]]:
+    """``total_steps`` batches of ``batch_size`` items: successive epochs, each in a fresh
+    random order from ``rng`` (the leftover of one permutation is topped up by the next)."""
+    out: list[list[T]] = []
+    order: list[int] = []
+    while len(out) < total_steps:
+        if len(order) < batch_size:
+            order += rng.permutation(len(items)).tolist()
+        take, order = order[:batch_size], order[batch_size:]
+        out.append([items[i] for i in take])
+    return out

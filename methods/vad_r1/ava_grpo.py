@@ -33,7 +33,7 @@ import torch
 from harness.engines.base import Request
 from harness.engines.hf import HFEngine
 from methods.rl.grpo import GRPOConfig, adamw_linear, group_advantages, grpo_loss, optimizer_step
-from methods.rl.rollout import sample_groups
+from methods.rl.rollout import epoch_batches, sample_groups
 from methods.vad_r1.inputs import Clip, clip_request
 from methods.vad_r1.policy import Policy
 from methods.vad_r1.rewards import (
@@ -204,15 +204,8 @@ class AVAGRPO:
 
     def batches(self) -> list[list[TrainVideo]]:
         """``total_steps`` batches: epochs of the videos in a seeded random order."""
-        rng = np.random.default_rng([self.seed, 7])
-        out: list[list[TrainVideo]] = []
-        order: list[int] = []
-        while len(out) < self.total_steps:
-            if len(order) < self.cfg.batch_videos:
-                order += rng.permutation(len(self.videos)).tolist()
-            take, order = order[: self.cfg.batch_videos], order[self.cfg.batch_videos:]
-            out.append([self.videos[i] for i in take])
-        return out
+        return epoch_batches(self.videos, self.cfg.batch_videos, self.total_steps,
+                             np.random.default_rng([self.seed, 7]))
 
     def run(self, log: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         rows = [log(self.step(i, b)) for i, b in enumerate(self.batches())]

@@ -22,6 +22,7 @@ import torch
 
 from harness.models.prompt import EncodedPrompt
 from methods.rl.grpo import adamw_linear, optimizer_step
+from methods.rl.rollout import epoch_batches
 from methods.vad_r1.policy import Policy
 
 
@@ -86,17 +87,14 @@ def run_sft(policy: Policy, examples: Sequence[SFTExample], cfg: SFTConfig, seed
     total = cfg.total_steps(len(examples))
     params = policy.parameters()
     opt, sched = adamw_linear(params, cfg.learning_rate, cfg.weight_decay, total)
-    rng = np.random.default_rng(seed)
-    order: list[int] = []
+    micro = epoch_batches(examples, cfg.batch_size, total * cfg.grad_accum,
+                          np.random.default_rng(seed))
     losses: list[float] = []
     for step in range(total):
         t0 = time.perf_counter()
         step_loss, tokens = 0.0, 0
-        for _ in range(cfg.grad_accum):
-            if len(order) < cfg.batch_size:
-                order += rng.permutation(len(examples)).tolist()
-            take, order = order[: cfg.batch_size], order[cfg.batch_size:]
-            loss, n = sft_loss(policy, [examples[i] for i in take])
+        for batch in micro[step * cfg.grad_accum:(step + 1) * cfg.grad_accum]:
+            loss, n = sft_loss(policy, batch)
             (loss / cfg.grad_accum).backward()
             step_loss += float(loss.detach()) / cfg.grad_accum
             tokens += n
