@@ -170,8 +170,13 @@ def test_resolve_model(tiny_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPat
     r25 = resolve_model("tiny-qwen2.5-vl")
     assert r25.family == "qwen2_5_vl" and r25.path == tiny_dirs["tiny-qwen2.5-vl"]
     assert resolve_model("tiny-internvl").family == "internvl"
+    # a local directory is tiny iff it holds the tiny marker (fine-tuned copies keep it)
     local = resolve_model(str(tiny_dirs["tiny-qwen2.5-vl"]))
-    assert local.family == "qwen2_5_vl" and not local.is_tiny
+    assert local.family == "qwen2_5_vl" and local.is_tiny
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "config.json").write_bytes((tiny_dirs["tiny-qwen2.5-vl"] / "config.json").read_bytes())
+    assert not resolve_model(str(plain)).is_tiny
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
