@@ -13,12 +13,13 @@ training list the task reads (:meth:`tasks.frame_task.FrameTask.load_train`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.registry import METHODS
 
@@ -79,6 +80,61 @@ class TrainResult:
 
     checkpoint: Path
     summary: dict[str, Any]
+
+
+C = TypeVar("C")
+
+
+def preset_names(presets: Path) -> list[str]:
+    """Names of the ``*.yaml`` presets in a method's ``presets/`` folder, sorted."""
+    return sorted(p.stem for p in presets.glob("*.yaml"))
+
+
+def config_values(job: TrainJob, presets: Path, label: str,
+                  default_model: str = "tiny-qwen2-vl") -> tuple[dict[str, Any], str]:
+    """A training job's settings, ``(values, where)``: the preset or file named by
+    ``job.config`` (None: the preset whose ``model`` is the job's model, if any) <
+    ``job.method_args`` < ``--model``. ``where`` names the file (``"defaults"`` without one),
+    for error messages; ``label`` names the method in them."""
+    from harness.config import read_mapping
+
+    source = job.config
+    if source is None:
+        model = job.model or default_model
+        source = next((n for n in preset_names(presets)
+                       if read_mapping(str(presets / f"{n}.yaml")).get("model") == model), None)
+    values: dict[str, Any] = {}
+    where = "defaults"
+    if source is not None:
+        path = presets / f"{source}.yaml"
+        path = path if path.is_file() else Path(source)
+        if not path.is_file():
+            raise TrainingError(f"--config {source!r} is neither a {label} preset "
+                                f"({', '.join(preset_names(presets))}) nor a file")
+        values.update(read_mapping(str(path)))
+        where = str(path)
+    values.update(job.method_args)
+    if job.model is not None:
+        values["model"] = job.model
+    return values, where
+
+
+def build_config(cls: Callable[..., C], values: dict[str, Any], where: str, label: str,
+                 validate: Callable[[C], object] | None = None) -> C:
+    """``cls(**values)`` for a config dataclass, with :class:`TrainingError` naming ``where``
+    for unknown keys and for values the constructor or ``validate`` rejects."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise TrainingError(f"{where}: unknown {label} training setting(s) {unknown}; known: "
+                            f"{sorted(names)}")
+    try:
+        cfg = cls(**values)
+        if validate is not None:
+            validate(cfg)
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(f"{where}: bad {label} training setting ({exc})") from exc
+    return cfg
 
 
 class StepLog:

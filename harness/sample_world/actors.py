@@ -131,6 +131,10 @@ class Effect:
             ``muzzle`` (small bright flash on each frame listed in ``frames``, plus a faint
             global brightening), ``blink`` (2x2 orange light blinking at ~2 Hz),
             ``smoke`` (grey puffs rising from x, y).
+        scale: linear size factor of the drawn effect (1: the sizes above; ``size`` is already
+            in pixels and is not scaled again). Smoke puffs, muzzle flashes and blinking
+            lights are drawn ``scale`` times larger; the brightening of a muzzle flash is
+            ``scale`` times stronger.
     """
 
     kind: str
@@ -140,6 +144,7 @@ class Effect:
     y: float = 0.0
     size: float = 8.0
     frames: tuple[int, ...] = field(default_factory=tuple)
+    scale: float = 1.0
 
 
 def _keys_to_tracks(

@@ -137,6 +137,9 @@ class VideoSpec:
         frame_step: 0: the video is written as an MP4 file at ``relpath``; ``k > 0``: as a folder
             ``relpath`` of JPEG frames ``frame_0000.jpg, ...`` holding every ``k``-th rendered
             frame (0, k, 2k, ...), i.e. ``stored_frames`` frames at ``fps / k`` frames a second.
+        effect_scale: size factor of the anomalies' visual effects (fire, fireball, smoke,
+            muzzle flashes, hazard lights; :class:`~harness.sample_world.actors.Effect`);
+            positions and timing are unchanged, so the texts written about them hold.
     """
 
     relpath: str
@@ -150,6 +153,7 @@ class VideoSpec:
     events: tuple[AnomalyEvent, ...]
     key: tuple[int, ...]
     frame_step: int = 0
+    effect_scale: float = 1.0
 
     @property
     def anomalous(self) -> bool:

@@ -165,10 +165,14 @@ def is_complete(root: Path, dataset: str, seed: int) -> bool:
 
 def is_stale(root: Path, dataset: str, seed: int) -> bool:
     """Whether ``root`` is a finished sample of ``dataset`` and ``seed`` written by an earlier
-    plan (its ``meta.json`` lists other videos than :func:`plan` gives now, e.g. a split added
-    since); :func:`ensure_sample` regenerates such a folder."""
+    plan (its ``meta.json`` lists other videos than :func:`plan` gives now: names, labels,
+    frame counts or effect scales, e.g. a split added since); :func:`ensure_sample` regenerates
+    such a folder."""
     meta = json.loads((root / META_FILE).read_text(encoding="utf-8"))
-    return [v.get("name") for v in meta.get("videos", [])] != [s.name for s in plan(dataset, seed)]
+    written = [(v.get("name"), v.get("label"), v.get("num_frames"), v.get("effect_scale", 1.0))
+               for v in meta.get("videos", [])]
+    return written != [(s.name, s.label, s.stored_frames, s.effect_scale)
+                       for s in plan(dataset, seed)]
 
 
 def default_root(dataset: str, seed: int = 0) -> Path:

@@ -78,7 +78,8 @@ def write_meta(root: Path, dataset: str, seed: int, codec: str, specs: list[Vide
     """``meta.json``: per-video frame counts and labels (no intervals), written last.
 
     Per video: ``path`` (an MP4 file, or for VANE a folder of JPEG frames), ``name``, ``split``,
-    native ``label``, and ``num_frames`` and ``fps`` of what is stored there.
+    native ``label``, and ``num_frames`` and ``fps`` of what is stored there; ``effect_scale``
+    when it is not 1.
     """
     doc = {
         "format": META_FORMAT,
@@ -95,6 +96,7 @@ def write_meta(root: Path, dataset: str, seed: int, codec: str, specs: list[Vide
                 "label": s.label,
                 "num_frames": s.stored_frames,
                 "fps": s.stored_fps,
+                **({"effect_scale": s.effect_scale} if s.effect_scale != 1.0 else {}),
             }
             for s in specs
         ],

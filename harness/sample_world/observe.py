@@ -15,7 +15,7 @@ Zones by feet row: street and dusk: ``far_walk`` (upper sidewalk, rows <= 46), `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -99,6 +99,10 @@ def staged(spec: VideoSpec, seed: int) -> Staged:
         a0, e0 = len(stage.actors), len(stage.effects)
         stage.roles = {}
         SCRIPTS[ev.kind](ev, stage)
+        if spec.effect_scale != 1.0:
+            stage.effects[e0:] = [replace(fx, size=fx.size * spec.effect_scale,
+                                          scale=fx.scale * spec.effect_scale)
+                                  for fx in stage.effects[e0:]]
         per_event.append((ev, stage.actors[a0:], stage.effects[e0:], stage.roles))
     return Staged(scene, stage, _cleared(background, stage.clear), rng, per_event)
 

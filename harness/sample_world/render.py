@@ -95,10 +95,12 @@ def _fireball(canvas: np.ndarray, fx: Effect, t: int) -> None:
 
 def _smoke(canvas: np.ndarray, fx: Effect, t: int) -> None:
     k = t - fx.start
+    g = fx.scale
     for i in range(4):
         age = (k + i * 9) % 36
-        cy, cx = fx.y - age * 0.8, fx.x + np.sin((k + i * 7) / 6.0) * 3 + (i - 1.5) * 2
-        r = 2 + age * 0.18
+        cy = fx.y - age * 0.8 * g
+        cx = fx.x + (np.sin((k + i * 7) / 6.0) * 3 + (i - 1.5) * 2) * g
+        r = (2 + age * 0.18) * g
         sl = (
             slice(max(int(cy - r), 0), max(int(cy + r) + 1, 0)),
             slice(max(int(cx - r), 0), max(int(cx + r) + 1, 0)),
@@ -106,6 +108,15 @@ def _smoke(canvas: np.ndarray, fx: Effect, t: int) -> None:
         region = canvas[sl]
         if region.size:
             _blend(region, (60, 60, 62), 0.45 * (1 - age / 36))
+
+
+def _box(canvas: np.ndarray, fx: Effect, half_h: int, half_w: int,
+         colour: tuple[int, int, int]) -> None:
+    """A solid box centred on ``(fx.x, fx.y)``: ``2 half_h + 1`` by ``2 half_w + 1`` pixels at
+    scale 1, each half-extent multiplied by ``fx.scale`` (rounded)."""
+    r, c = int(fx.y), int(fx.x)
+    hh, hw = int(round(half_h * fx.scale)), int(round(half_w * fx.scale))
+    canvas[max(r - hh, 0) : r + hh + 1, max(c - hw, 0) : c + hw + 1] = colour
 
 
 def _effects(
@@ -124,12 +135,10 @@ def _effects(
             a = 0.85 * 0.6 ** (t - fx.start)
             _blend(canvas, (255, 235, 190), a)
         elif fx.kind == "muzzle" and t in fx.frames:
-            r, c = int(fx.y), int(fx.x)
-            canvas[max(r - 1, 0) : r + 2, max(c - 2, 0) : c + 3] = (255, 250, 200)
-            canvas += 8
+            _box(canvas, fx, 1, 2, (255, 250, 200))
+            canvas += int(round(8 * fx.scale))
         elif fx.kind == "blink" and ((t - fx.start) * 4 // fps) % 2 == 0:
-            r, c = int(fx.y), int(fx.x)
-            canvas[max(r - 1, 0) : r + 2, max(c - 1, 0) : c + 2] = (255, 160, 20)
+            _box(canvas, fx, 1, 1, (255, 160, 20))
         elif fx.kind not in ("muzzle", "blink"):
             raise ValueError(f"unknown effect {fx.kind!r}")
 

@@ -26,6 +26,12 @@ the public release's file layout is not documented, so the format is ours): the 
 five keys only, ``source``, ``video``, ``anomaly_type`` (``"Normal"`` or the type), ``path`` and
 ``total_frames``. Its videos cover every anomaly kind of this module, the test kinds included
 (other videos, as in the real dataset, whose RL and test sets share categories).
+
+The anomalies are fires (``Arson``) and explosions, with their effects (flames, fireball, smoke)
+drawn :data:`EFFECT_SCALE` times larger than in the other datasets (``VideoSpec.effect_scale``;
+positions and timing unchanged): large enough for the random hidden-64 tiny model to learn
+from a few dozen videos, which the Vad-R1 training test relies on (a fight's few pixels are
+not).
 """
 
 from __future__ import annotations
@@ -45,29 +51,33 @@ from harness.sample_world.phrases import KINDS
 DATASET = "vad_reasoning"
 FPS = {"UCF": 30, "XD": 24}
 STYLE = {"UCF": "street", "XD": "dusk"}
-#: (split, kind or None, source) of each video.
+#: Size factor of the anomalies' visual effects in this dataset (VideoSpec.effect_scale).
+EFFECT_SCALE = 4.0
+#: (split, kind or None, source) of each video. The anomalies are fires (arson) and explosions,
+#: whose effects (flames, fireball, smoke) are drawn EFFECT_SCALE times larger: the hidden-64
+#: tiny model cannot learn person-scale anomalies (a fight or a shove: a few pixels of a
+#: 160 x 120 frame) or brief ones (muzzle flashes) from a few dozen videos, and this sample is
+#: what the Vad-R1 training test learns from. (XD-Violence has no arson class: fires are UCF.)
 ITEMS: tuple[tuple[str, str | None, str], ...] = (
-    ("test", "fight", "UCF"),
-    ("test", "shooting", "XD"),
     ("test", "explosion", "UCF"),
-    ("test", "car_crash", "XD"),
-    ("test", "vehicle_on_sidewalk", "UCF"),
+    ("test", "fire", "UCF"),
+    ("test", "explosion", "XD"),
+    ("test", "fire", "UCF"),
+    ("test", "explosion", "UCF"),
     ("test", None, "UCF"),
     ("test", None, "XD"),
     ("test", None, "UCF"),
-    ("train", "assault", "UCF"),
     ("train", "fire", "UCF"),
-    ("train", "abuse", "XD"),
-    ("train", "riot", "XD"),
+    ("train", "explosion", "XD"),
+    ("train", "explosion", "UCF"),
+    ("train", "fire", "UCF"),
     ("train", None, "XD"),
     ("train", None, "UCF"),
-    # Vad-Reasoning-RL stand-in (appended last: the rows above keep their seeded draws)
+    # Vad-Reasoning-RL stand-in
     *((("rl", kind, source) for kind, source in (
-        ("fight", "XD"), ("assault", "UCF"), ("fire", "UCF"), ("explosion", "XD"),
-        ("shooting", "UCF"), ("car_crash", "XD"), ("vehicle_on_sidewalk", "UCF"),
-        ("abuse", "XD"), ("riot", "XD"), ("fight", "UCF"), ("fire", "UCF"),
-        ("explosion", "UCF"),
-    ))),
+        ("fire", "UCF"), ("explosion", "XD"), ("explosion", "UCF"), ("fire", "UCF"),
+        ("explosion", "XD"), ("fire", "UCF"),
+    ) * 2)),
     *(("rl", None, source) for source in ("UCF", "XD") * 6),
 )
 TYPES = {
@@ -116,6 +126,7 @@ def plan(seed: int) -> list[VideoSpec]:
                 STYLE[source],
                 events,
                 (did, 0 if split == "test" else 1, index),
+                effect_scale=EFFECT_SCALE,
             )
         )
     return specs

@@ -44,7 +44,14 @@ import torch
 from harness.engines.base import Message, Request, VideoPart
 from harness.engines.hf import HFEngine
 from harness.models.lora import PerSampleLoRA
-from harness.training import StepLog, TrainingError, TrainJob, TrainResult
+from harness.training import (
+    StepLog,
+    TrainingError,
+    TrainJob,
+    TrainResult,
+    build_config,
+    config_values,
+)
 from harness.video import read_frames
 from methods.answering import sampled_fps
 from methods.copra.generator import GeneratorConfig
@@ -119,50 +126,15 @@ class CopraTrainConfig:
                                lora_alpha=self.lora_alpha)
 
 
-def preset_names() -> list[str]:
-    return sorted(p.stem for p in PRESETS.glob("*.yaml"))
-
-
 def load_config(job: TrainJob, variant: str, use_prior: bool) -> CopraTrainConfig:
     """The job's configuration: defaults < preset/file < ``method_args`` < ``--steps``."""
-    from harness.config import read_mapping
-
-    values: dict[str, Any] = {}
-    source = job.config
-    if source is None:  # the preset made for the job's model, if any
-        model = job.model or "tiny-qwen2-vl"
-        for name in preset_names():
-            if read_mapping(str(PRESETS / f"{name}.yaml")).get("model") == model:
-                source = name
-                break
-    if source is not None:
-        path = PRESETS / f"{source}.yaml" if (PRESETS / f"{source}.yaml").is_file() \
-            else Path(source)
-        if not path.is_file():
-            raise TrainingError(f"--config {source!r} is neither a COPRA preset "
-                                f"({', '.join(preset_names())}) nor a file")
-        values.update(read_mapping(str(path)))
-        where = str(path)
-    else:
-        where = "defaults"
-    values.update(job.method_args)
+    values, where = config_values(job, PRESETS, "COPRA")
     values.setdefault("variant", variant)
     values.setdefault("use_prior", use_prior)
-    if job.model is not None:
-        values["model"] = job.model
     if job.steps is not None:
         values["steps"] = job.steps
-    names = {f.name for f in dataclasses.fields(CopraTrainConfig)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise TrainingError(f"{where}: unknown COPRA training setting(s) {unknown}; known: "
-                            f"{sorted(names)}")
-    try:
-        cfg = CopraTrainConfig(**values)
-        cfg.grpo()
-        cfg.generator()
-    except (TypeError, ValueError) as exc:
-        raise TrainingError(f"{where}: bad COPRA training setting ({exc})") from exc
+    cfg = build_config(CopraTrainConfig, values, where, "COPRA",
+                       lambda c: (c.grpo(), c.generator()))
     if cfg.answer_mode not in ("think", "constrained"):
         raise TrainingError(f"{where}: answer_mode must be 'think' or 'constrained'")
     if cfg.variant != variant or (variant == "copra" and cfg.use_prior != use_prior):

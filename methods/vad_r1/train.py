@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.engines.hf import HFEngine
-from harness.training import StepLog, TrainingError, TrainJob, TrainResult
+from harness.training import (
+    StepLog,
+    TrainingError,
+    TrainJob,
+    TrainResult,
+    build_config,
+    config_values,
+)
 from methods.rl.grpo import GRPOConfig
 from methods.vad_r1.ava_grpo import AVAGRPO, AVAConfig
 from methods.vad_r1.inputs import (
@@ -107,45 +114,13 @@ class VadR1TrainConfig:
                          self.trim_fraction, self.batch_videos, self.epochs, self.steps)
 
 
-def preset_names() -> list[str]:
-    return sorted(p.stem for p in PRESETS.glob("*.yaml"))
-
-
 def load_config(job: TrainJob) -> VadR1TrainConfig:
     """defaults < preset/file < ``method_args`` < ``--model`` / ``--steps``."""
-    from harness.config import read_mapping
-
-    values: dict[str, Any] = {}
-    source = job.config
-    if source is None:
-        model = job.model or "tiny-qwen2-vl"
-        source = next((n for n in preset_names()
-                       if read_mapping(str(PRESETS / f"{n}.yaml")).get("model") == model), None)
-    where = "defaults"
-    if source is not None:
-        path = PRESETS / f"{source}.yaml"
-        path = path if path.is_file() else Path(source)
-        if not path.is_file():
-            raise TrainingError(f"--config {source!r} is neither a Vad-R1 preset "
-                                f"({', '.join(preset_names())}) nor a file")
-        values.update(read_mapping(str(path)))
-        where = str(path)
-    values.update(job.method_args)
-    if job.model is not None:
-        values["model"] = job.model
+    values, where = config_values(job, PRESETS, "Vad-R1")
     if job.steps is not None:
         values["sft_steps" if job.stage == "sft" else "steps"] = job.steps
-    names = {f.name for f in dataclasses.fields(VadR1TrainConfig)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise TrainingError(f"{where}: unknown Vad-R1 training setting(s) {unknown}; known: "
-                            f"{sorted(names)}")
-    try:
-        cfg = VadR1TrainConfig(**values)
-        cfg.sft()
-        cfg.ava()
-    except (TypeError, ValueError) as exc:
-        raise TrainingError(f"{where}: bad Vad-R1 training setting ({exc})") from exc
+    cfg = build_config(VadR1TrainConfig, values, where, "Vad-R1",
+                       lambda c: (c.sft(), c.ava()))
     if cfg.mode not in ("full", "lora"):
         raise TrainingError(f"{where}: mode must be 'full' or 'lora', got {cfg.mode!r}")
     if job.stage is not None and job.stage not in STAGES:
