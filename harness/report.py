@@ -48,6 +48,10 @@ def format_result(result: Mapping[str, Any]) -> str:
         for step, vals in [*steps.items(), ("final", metrics)]:
             lines.append("  " + f"{step:<8}" + "  ".join(
                 f"{k}={_fmt(vals[k])}" for k in HEADLINE[:3] if k in vals))
+    summary = result.get("method_summary") or {}
+    if summary:
+        lines.append("method: " + "  ".join(f"{k}={_fmt(v)}" for k, v in summary.items()
+                                             if not isinstance(v, (dict, list))))
     errors = result.get("errors") or {}
     if errors.get("n_videos"):
         more = " ..." if errors["n_videos"] > 5 else ""

@@ -243,6 +243,10 @@ def run(cfg: RunConfig, progress: bool = True, log: Any = None) -> RunResult:
         "split": split, **evaluated,
         "errors": {"n_videos": len(failed), "videos": failed},
     }
+    summary = METHODS.get(cfg.method).summarize(  # type: ignore[attr-defined]
+        [predictions[s.video_id] for s in samples if s.video_id in predictions])
+    if summary:
+        result["method_summary"] = summary
     store.write_metrics(result)
     elapsed = time.perf_counter() - t0
     store.write_info({"elapsed_s": elapsed, "videos_this_session": len(per_video),

@@ -158,6 +158,13 @@ class Method(abc.ABC):
 
         raise TrainingError(f"method {cls.name!r} has no training routine")
 
+    @classmethod
+    def summarize(cls, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Run-level statistics of this method's own record fields (e.g. how many frames went
+        to an LLM), over the run's records in sample order; the runner stores a non-empty
+        result as ``method_summary`` in the run's metrics. Default: none."""
+        return {}
+
     def describe(self) -> dict[str, Any]:
         """Name and resolved settings, recorded in the run's config."""
         return {"name": self.name, "settings": dataclasses.asdict(self.settings)}

@@ -6,8 +6,9 @@ from harness.registry import METHODS
 from methods.baselines import ConstantScore, FrameDiff
 from methods.copra.method import CopraMethod, CopraNoPrior, CopraStatic
 from methods.frozen import FrozenBaseline
+from methods.hycovad.method import HyCoVADMethod
 from methods.vad_r1.method import VadR1Method
 
-for _cls in (FrozenBaseline, CopraMethod, CopraNoPrior, CopraStatic, VadR1Method, ConstantScore,
-             FrameDiff):
+for _cls in (FrozenBaseline, CopraMethod, CopraNoPrior, CopraStatic, VadR1Method, HyCoVADMethod,
+             ConstantScore, FrameDiff):
     METHODS.add(_cls.name, _cls)

@@ -193,7 +193,7 @@ def test_resolve_model(tiny_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPat
 
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    (bad / "config.json").write_text(json.dumps({"model_type": "bert"}))
     with pytest.raises(ModelNotAvailableError, match="supports"):
         resolve_model(str(bad))
 

@@ -1,9 +1,10 @@
 """The ``hf`` engine: Hugging Face transformers models run in-process (CPU or one GPU).
 
-Families: Qwen2-VL, Qwen2.5-VL and transformers-native InternVL (see
+Families: Qwen2-VL, Qwen2.5-VL, transformers-native InternVL, and text-only causal LMs
+(family ``text``: Qwen2/3, Llama, Mistral, Phi-3, Gemma 2/3, ...; see
 :mod:`harness.models.loader`); models load offline only. With no model the engine uses the
 random ``tiny-qwen2-vl``, which checks the plumbing and is never a benchmark
-(``engine.resolved.is_tiny``).
+(``engine.resolved.is_tiny``); ``tiny-qwen2-lm`` is its text-only counterpart.
 
 Conventions (beyond :mod:`harness.engines.base`):
 
@@ -30,7 +31,11 @@ Conventions (beyond :mod:`harness.engines.base`):
   are the model's own; names from another transformers version (``model.layers.0...`` for
   ``model.language_model.layers.0...``) are matched by their ``layers.N...`` suffix. Vision-tower
   modules are dropped (as the vllm engine does);
-* ``sampling.allowed_tokens`` constrains decoding (see :mod:`harness.engines.base`).
+* ``sampling.allowed_tokens`` constrains decoding (see :mod:`harness.engines.base`);
+* text-only models: ``capabilities`` (an instance attribute) has no video, images, embeddings
+  or visual tokens; a request with an image/video part, :meth:`~HFEngine.embed_frames` and
+  :meth:`~HFEngine.visual_tokens` raise :class:`EngineError`. Decoding is the same loop with
+  plain 1-D positions; LoRA applies to the decoder layers' projections as for the VLMs.
 """
 
 from __future__ import annotations
@@ -97,6 +102,8 @@ class HFEngine(Engine):
         self.max_pixels = max_pixels
         self.spec = QwenVisionSpec.from_model_dir(self.resolved.path, max_pixels)
         lm = self.loaded
+        if self.resolved.family == "text":
+            self.capabilities = self._text_capabilities()
         self.encoder = PromptEncoder(
             family=self.resolved.family,
             tokenizer=lm.tokenizer,
@@ -105,11 +112,26 @@ class HFEngine(Engine):
             vision_spec=self.spec,
             image_processor=lm.extras.get("image_processor"),
             image_seq_length=int(lm.extras.get("image_seq_length", 256)),
+            model_id=str(self.resolved.id),
         )
         self.pad_id, self.eos_ids = self._special_ids()
         self._token_text: dict[int, str] = {}
 
     # -- setup ----------------------------------------------------------------------------------
+    def _text_capabilities(self) -> EngineCapabilities:
+        """A text-only model: log-probs, LoRA iff its Linear projections are adaptable."""
+        try:
+            lora = bool(self.lora_targets())
+        except ValueError:
+            lora = False
+        return EngineCapabilities(logprobs=True, lora=lora, video=False, images=False,
+                                  embeddings=False, visual_tokens=False)
+
+    def _require_vision(self, what: str) -> None:
+        if self.resolved.family == "text":
+            raise EngineError(f"{what}: model {self.resolved.id!r} is text-only (family "
+                              "'text') and has no vision tower")
+
     def _special_ids(self) -> tuple[int, set[int]]:
         tok, model = self.loaded.tokenizer, self.loaded.model
         eos: set[int] = set()
@@ -285,6 +307,7 @@ class HFEngine(Engine):
     def embed_frames(self, clips: Sequence[np.ndarray]) -> np.ndarray:
         """Vision-tower embedding per clip ``uint8 (T, H, W, 3)``: mean over all visual tokens
         (:meth:`visual_tokens`), L2-normalised. Returns ``float32 (B, D)``."""
+        self._require_vision("embed_frames")
         lm = self.loaded
         vecs = [t.float().mean(dim=(0, 1)) for t in self.visual_tokens(clips)]
         if not vecs:
@@ -299,6 +322,7 @@ class HFEngine(Engine):
         group, D)``: Qwen ``(T/2, h * w / 4, D)`` (temporal patches of 2 frames, the clip
         encoded as one video exactly as a prompt encodes it); InternVL ``(T, 256, D)``, each
         frame one tile. Model dtype, on the model's device, no graph."""
+        self._require_vision("visual_tokens")
         out: list[torch.Tensor] = []
         with torch.inference_mode():
             for start in range(0, len(clips), self.batch_size):

@@ -1,10 +1,10 @@
 """The ``vllm`` engine: offline ``vllm.LLM`` in-process (GPU, or vLLM's CPU build), multi-LoRA.
 
 Models resolve like ``hf`` (:func:`harness.models.loader.resolve_model`: tiny ids, local
-directories, the local Hugging Face cache; never a download), plus the text-only
-``tiny-qwen2-lm`` (:data:`harness.models.tiny.TINY_TEXT_MODELS`) and local text-only Qwen2
-directories. Prompts are built with the ``hf`` engine's code (:mod:`harness.models.prompt`) so
-greedy outputs agree token for token on the same weights (tested on the tiny model, CPU fp32).
+directories, the local Hugging Face cache; never a download), text-only models included
+(family ``text``, e.g. ``tiny-qwen2-lm``). Prompts are built with the ``hf`` engine's code
+(:mod:`harness.models.prompt`) so greedy outputs agree token for token on the same weights
+(tested on the tiny model, CPU fp32).
 Conversions and their conventions: :mod:`harness.engines.vllm_inputs`.
 
 Waves and the life cycle of ``vllm.LLM``
@@ -83,9 +83,8 @@ from harness.engines.vllm_inputs import (
     completion_of,
     sampling_kwargs,
 )
-from harness.models.loader import ResolvedModel, pick_device_dtype, resolve_model
+from harness.models.loader import load_tokenizer, pick_device_dtype, resolve_model
 from harness.models.prompt import PromptEncoder
-from harness.models.tiny import TINY_TEXT_MODELS, build_tiny
 
 #: Environment set (if unset) before vLLM is imported: never reach the network.
 OFFLINE_ENV = {
@@ -97,7 +96,6 @@ OFFLINE_ENV = {
 }
 #: LoRA ranks vLLM accepts for ``max_lora_rank``.
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
-_TEXT_TYPES = {"qwen2", "qwen2_moe", "qwen3", "llama", "mistral"}
 _MAX_AUTO_LORAS = 16
 #: Engine args that size resources, not answers (left out of :meth:`VLLMEngine.cache_identity`).
 _RESOURCE_ARGS = frozenset({
@@ -106,38 +104,6 @@ _RESOURCE_ARGS = frozenset({
     "max_logprobs", "limit_mm_per_prompt", "enforce_eager", "enable_prefix_caching",
 })  # fmt: skip
 _CPU_KV_BYTES = 1 << 30
-
-
-def resolve(model: str | None) -> ResolvedModel:
-    """:func:`resolve_model`, plus text-only tiny ids and local text-only directories
-    (family ``"text"``)."""
-    if model in TINY_TEXT_MODELS:
-        return ResolvedModel(model, build_tiny(model), cast(Any, "text"), is_tiny=True)
-    if model is not None:
-        local = Path(model).expanduser()
-        cfg = local / "config.json"
-        if cfg.is_file() and json.loads(cfg.read_text()).get("model_type") in _TEXT_TYPES:
-            return ResolvedModel(model, local.resolve(), cast(Any, "text"))
-    return resolve_model(model)
-
-
-def _load_tokenizer(path: Path, trust_remote_code: bool) -> Any:
-    """The model's tokenizer, as ``hf`` tokenises for the same vocabulary.
-
-    A directory whose ``tokenizer_config.json`` names the generic fast class gets exactly its
-    ``tokenizer.json``: transformers 5 otherwise swaps in ``Qwen2Tokenizer`` for
-    ``model_type`` ``qwen2`` (it distrusts Hub tokenizer classes there), whose own
-    pre-tokenizer splits digits differently from the tiny models' tokenizer.
-    """
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast
-
-    tok_cfg = path / "tokenizer_config.json"
-    declared = json.loads(tok_cfg.read_text()).get("tokenizer_class") if tok_cfg.is_file() else None
-    if declared in ("PreTrainedTokenizerFast", "TokenizersBackend"):
-        return PreTrainedTokenizerFast.from_pretrained(path, local_files_only=True)
-    return AutoTokenizer.from_pretrained(
-        path, trust_remote_code=trust_remote_code, local_files_only=True
-    )
 
 
 def vllm_available() -> bool:
@@ -185,7 +151,7 @@ class VLLMEngine(Engine):
 
         if batch_size < 1:
             raise EngineError(f"batch_size must be >= 1, got {batch_size}")
-        self.resolved = resolve(model)
+        self.resolved = resolve_model(model)
         dev, torch_dtype = pick_device_dtype(device, dtype)
         self.device = dev.type
         self.dtype = str(torch_dtype).removeprefix("torch.")
@@ -196,7 +162,7 @@ class VLLMEngine(Engine):
         self.engine_args = dict(engine_args)
         path = self.resolved.path
         try:
-            self.tokenizer = _load_tokenizer(path, trust_remote_code)
+            self.tokenizer = load_tokenizer(path, trust_remote_code)
             cfg = json.loads((path / "config.json").read_text())
         except (OSError, ValueError) as exc:
             raise EngineError(f"cannot load the tokenizer of {self.resolved.id!r}: {exc}") from exc

@@ -4,9 +4,10 @@ A batch of :class:`DecodeRow` (one prompt + its decoding settings each) is left-
 tensor, prefilled once, then decoded one token per step with the model's KV cache. Every row
 is independent of the others:
 
-* positions are computed per row from the attention mask (Qwen: M-RoPE ``(3, B, L)`` from the
-  model's own ``get_rope_index`` over the unpadded tokens; InternVL: ``cumsum(mask) - 1``),
-  so left padding never shifts a row's positions, and padded keys are masked out;
+* positions are computed per row from the attention mask (Qwen-VL: M-RoPE ``(3, B, L)`` from
+  the model's own ``get_rope_index`` over the unpadded tokens; InternVL and text-only models:
+  plain 1-D ``cumsum(mask) - 1``), so left padding never shifts a row's positions, and padded
+  keys are masked out;
 * sampling draws from a per-row ``torch.Generator`` seeded from the row's seed, one draw per
   step, so a row's samples do not depend on which rows share its batch.
 
@@ -28,6 +29,10 @@ import numpy as np
 import torch
 
 from harness.models.prompt import EncodedPrompt
+
+#: families with M-RoPE positions ``(3, B, L)``, whose forward also takes ``mm_token_type_ids``;
+#: the others (``internvl``, ``text``) have plain positions ``(B, L)``.
+MROPE_FAMILIES = frozenset({"qwen2_vl", "qwen2_5_vl"})
 
 
 @dataclass
@@ -63,7 +68,8 @@ def collate(
     dtype: torch.dtype,
 ) -> dict[str, Any]:  # fmt: skip
     """Left-pad prompts into model kwargs: ``input_ids``/``attention_mask``/
-    ``mm_token_type_ids`` ``(B, L)`` long, plus the concatenated visual tensors."""
+    ``mm_token_type_ids`` ``(B, L)`` long, plus the concatenated visual tensors (none for
+    text models). Pass the result through :func:`model_inputs` before the forward."""
     width = max(len(p) for p in prompts)
     ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(prompts), width), dtype=torch.long)
@@ -100,15 +106,24 @@ def collate(
     return out
 
 
+def model_inputs(batch: dict[str, Any], family: str) -> dict[str, Any]:
+    """The :func:`collate` kwargs the model's forward takes: ``mm_token_type_ids`` only for
+    :data:`MROPE_FAMILIES`."""
+    if family in MROPE_FAMILIES:
+        return dict(batch)
+    return {k: v for k, v in batch.items() if k != "mm_token_type_ids"}
+
+
 def prefill_positions(
     model: Any, family: str, batch: dict[str, Any]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Position ids for the padded prompt and each row's next position ``(B,)``.
 
-    Qwen: ``(3, B, L)`` from ``model.model.get_rope_index`` (pads get 0); InternVL: ``(B, L)``.
+    Qwen-VL: ``(3, B, L)`` from ``model.model.get_rope_index`` (pads get 0); InternVL and text
+    models: ``(B, L)`` ``cumsum(mask) - 1`` (pads 0).
     """
     mask = batch["attention_mask"]
-    if family == "internvl":
+    if family not in MROPE_FAMILIES:
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         return pos, mask.sum(-1)
     kwargs = {
@@ -124,7 +139,8 @@ def prefill_positions(
 
 
 def _step_positions(family: str, next_pos: torch.Tensor) -> torch.Tensor:
-    if family == "internvl":
+    """Positions of one decoding step: ``(B, 1)``, or ``(3, B, 1)`` for M-RoPE."""
+    if family not in MROPE_FAMILIES:
         return next_pos.view(-1, 1)
     return next_pos.view(1, -1, 1).expand(3, -1, 1)
 
@@ -193,7 +209,7 @@ def generate_batch(
     batch = collate([r.prompt for r in rows], family, pad_id, device, dtype)
     position_ids, next_pos = prefill_positions(model, family, batch)
     mask = batch["attention_mask"]
-    inputs = {k: v for k, v in batch.items() if k != "mm_token_type_ids" or family != "internvl"}
+    inputs = model_inputs(batch, family)
     gens = [
         torch.Generator(device=device).manual_seed(r.seed) if r.temperature > 0 else None
         for r in rows

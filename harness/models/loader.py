@@ -1,12 +1,21 @@
 """Resolve a model name to a local directory and load it (offline only).
 
-A model is named by a tiny id (``tiny-qwen2-vl``, ``tiny-qwen2.5-vl``, ``tiny-internvl``: built on
-demand by :mod:`harness.models.tiny`), a local directory, or a Hugging Face hub id that must
-already be in the local Hugging Face cache: nothing is ever downloaded. Supported families:
-``qwen2_vl`` (``Qwen2VLForConditionalGeneration``), ``qwen2_5_vl``
-(``Qwen2_5_VLForConditionalGeneration``) and ``internvl`` (the transformers-native
-``InternVLForConditionalGeneration``, i.e. the ``-hf`` checkpoints such as
-``OpenGVLab/InternVL3-8B-hf``).
+A model is named by a tiny id (``tiny-qwen2-vl``, ``tiny-qwen2.5-vl``, ``tiny-internvl``,
+``tiny-qwen2-lm``: built on demand by :mod:`harness.models.tiny`), a local directory, or a
+Hugging Face hub id that must already be in the local Hugging Face cache: nothing is ever
+downloaded. The family comes from ``config.json``'s ``model_type``:
+
+* ``qwen2_vl`` (``Qwen2VLForConditionalGeneration``), ``qwen2_5_vl``
+  (``Qwen2_5_VLForConditionalGeneration``) and ``internvl`` (the transformers-native
+  ``InternVLForConditionalGeneration``, i.e. the ``-hf`` checkpoints such as
+  ``OpenGVLab/InternVL3-8B-hf``): vision-language, loaded with ``AutoModelForImageTextToText``;
+* ``text``: text-only causal LMs (:data:`TEXT_MODEL_TYPES`: Qwen2/2.5 and Qwen3 with their
+  MoE variants, Llama 2/3, Mistral, Mixtral, Phi-3, Gemma 2, Gemma 3 text), loaded with
+  ``AutoModelForCausalLM``; ``tiny-qwen2-lm`` is one (a ``Qwen2ForCausalLM``).
+
+Attention is ``sdpa``, except Gemma 2 (``eager``: its attention logit soft-capping has no sdpa
+kernel). The chat template is the tokenizer's, else the directory's ``chat_template.jinja`` /
+``chat_template.json``, else a built-in one (:func:`_chat_template`).
 """
 
 from __future__ import annotations
@@ -20,16 +29,24 @@ from typing import Any, Literal
 import torch
 
 from harness.engines.base import EngineError
-from harness.models.tiny import TINY_MODELS, build_tiny
+from harness.models.tiny import TINY_MODELS, TINY_TEXT_MODELS, build_tiny
 
-Family = Literal["qwen2_vl", "qwen2_5_vl", "internvl"]
+Family = Literal["qwen2_vl", "qwen2_5_vl", "internvl", "text"]
 DEFAULT_MODEL = "tiny-qwen2-vl"
 
+#: ``model_type`` values of the text-only causal LMs served as family ``"text"``.
+TEXT_MODEL_TYPES = frozenset({
+    "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "llama", "mistral", "mixtral", "phi3",
+    "gemma2", "gemma3_text",
+})  # fmt: skip
 _FAMILY_OF_TYPE: dict[str, Family] = {
     "qwen2_vl": "qwen2_vl",
     "qwen2_5_vl": "qwen2_5_vl",
     "internvl": "internvl",
+    **{t: "text" for t in TEXT_MODEL_TYPES},
 }
+#: attention implementation per ``model_type`` where ``sdpa`` is not supported
+_ATTENTION = {"gemma2": "eager"}
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -47,11 +64,15 @@ class ResolvedModel:
     is_tiny: bool = False
 
 
-def _family_of(path: Path, name: str) -> Family:
+def _model_type(path: Path, name: str) -> str:
     cfg_file = path / "config.json"
     if not cfg_file.is_file():
         raise ModelNotAvailableError(f"model {name!r}: no config.json in {path}")
-    model_type = json.loads(cfg_file.read_text()).get("model_type", "")
+    return str(json.loads(cfg_file.read_text()).get("model_type", ""))
+
+
+def _family_of(path: Path, name: str) -> Family:
+    model_type = _model_type(path, name)
     if model_type in _FAMILY_OF_TYPE:
         return _FAMILY_OF_TYPE[model_type]
     hint = ""
@@ -87,13 +108,14 @@ def _hub_snapshot(repo_id: str) -> Path:
 
 
 def resolve_model(id_or_path: str | None) -> ResolvedModel:
-    """Name -> :class:`ResolvedModel`. ``None`` means :data:`DEFAULT_MODEL` (tiny Qwen2-VL).
+    """Name -> :class:`ResolvedModel`. ``None`` means :data:`DEFAULT_MODEL` (tiny Qwen2-VL);
+    ``tiny-qwen2-lm`` resolves like the other tiny ids (family ``"text"``, ``is_tiny``).
 
     Raises:
         ModelNotAvailableError: unknown family, or a hub id absent from the local cache.
     """
     name = id_or_path or DEFAULT_MODEL
-    if name in TINY_MODELS:
+    if name in TINY_MODELS or name in TINY_TEXT_MODELS:
         path = build_tiny(name)
         return ResolvedModel(name, path, _family_of(path, name), is_tiny=True)
     local = Path(name).expanduser()
@@ -153,8 +175,16 @@ class LoadedModel:
 
 
 def _chat_template(tokenizer: Any, path: Path, family: Family) -> str:
-    """The model's chat template: tokenizer's, else the directory's, else a built-in one."""
-    from harness.models.tokenizer import INTERNVL_CHAT_TEMPLATE, QWEN_CHAT_TEMPLATE
+    """The model's chat template: the tokenizer's, else the directory's
+    ``chat_template.jinja`` / ``chat_template.json``, else a built-in one: InternVL's for
+    ``internvl``, Qwen's ChatML for the Qwen families, plain ChatML
+    (:data:`~harness.models.tokenizer.CHATML_CHAT_TEMPLATE`: no default system prompt, the
+    tokenizer's BOS token first when it has one) for ``text``."""
+    from harness.models.tokenizer import (
+        CHATML_CHAT_TEMPLATE,
+        INTERNVL_CHAT_TEMPLATE,
+        QWEN_CHAT_TEMPLATE,
+    )
 
     if getattr(tokenizer, "chat_template", None):
         return str(tokenizer.chat_template)
@@ -164,7 +194,30 @@ def _chat_template(tokenizer: Any, path: Path, family: Family) -> str:
         tpl = json.loads((path / "chat_template.json").read_text()).get("chat_template")
         if tpl:
             return str(tpl)
+    if family == "text":
+        return CHATML_CHAT_TEMPLATE
     return INTERNVL_CHAT_TEMPLATE if family == "internvl" else QWEN_CHAT_TEMPLATE
+
+
+def load_tokenizer(path: Path, trust_remote_code: bool = False) -> Any:
+    """The tokenizer of the model directory ``path`` (offline).
+
+    A directory whose ``tokenizer_config.json`` names the generic fast class
+    (``PreTrainedTokenizerFast`` / ``TokenizersBackend``, e.g. the tiny models, Llama 3) gets
+    exactly its ``tokenizer.json``: transformers 5's ``AutoTokenizer`` otherwise substitutes
+    the class of the ``model_type`` (``Qwen2Tokenizer`` for ``qwen2``), whose own pre-tokenizer
+    can split text differently. Same rule as the ``vllm`` engine's tokenizer.
+    """
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    tok_cfg = path / "tokenizer_config.json"
+    declared = json.loads(tok_cfg.read_text()).get("tokenizer_class") if tok_cfg.is_file() else None
+    if declared in ("PreTrainedTokenizerFast", "TokenizersBackend") \
+            and (path / "tokenizer.json").is_file():
+        return PreTrainedTokenizerFast.from_pretrained(path, local_files_only=True)
+    return AutoTokenizer.from_pretrained(
+        path, trust_remote_code=trust_remote_code, local_files_only=True
+    )
 
 
 def load_model(
@@ -173,21 +226,23 @@ def load_model(
     dtype: str = "auto",
     trust_remote_code: bool = False,
 ) -> LoadedModel:
-    """Load weights + tokenizer from ``resolved.path`` (never from the network)."""
-    from transformers import AutoModelForImageTextToText, AutoTokenizer
+    """Load weights + tokenizer from ``resolved.path`` (never from the network).
+
+    Vision-language families load with ``AutoModelForImageTextToText``, ``text`` with
+    ``AutoModelForCausalLM``; the tokenizer with :func:`load_tokenizer`.
+    """
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
     dev, torch_dtype = pick_device_dtype(device, dtype)
     kwargs: dict[str, Any] = dict(
         dtype=torch_dtype, trust_remote_code=trust_remote_code, local_files_only=True
     )
+    auto: Any = AutoModelForCausalLM if resolved.family == "text" else AutoModelForImageTextToText
+    attention = _ATTENTION.get(_model_type(resolved.path, resolved.id), "sdpa")
     model: Any
     try:
-        model = AutoModelForImageTextToText.from_pretrained(
-            resolved.path, attn_implementation="sdpa", **kwargs
-        )
-        tokenizer = AutoTokenizer.from_pretrained(
-            resolved.path, trust_remote_code=trust_remote_code, local_files_only=True
-        )
+        model = auto.from_pretrained(resolved.path, attn_implementation=attention, **kwargs)
+        tokenizer = load_tokenizer(resolved.path, trust_remote_code)
     except (OSError, ValueError) as exc:
         raise ModelNotAvailableError(f"cannot load model {resolved.id!r}: {exc}") from exc
     model = model.to(dev).eval()

@@ -1,9 +1,13 @@
 """Turn one chat :class:`~harness.engines.base.Request` into model inputs (token ids + pixels).
 
-The chat template renders one placeholder per visual (Qwen: ``<|image_pad|>`` /
-``<|video_pad|>`` inside ``<|vision_start|>...<|vision_end|>``; InternVL: ``<image>`` /
-``<video>``), which is then expanded to as many tokens as the vision tower produces for it, the
-way the transformers processors do it:
+Every prompt is the chat template's rendering (``add_generation_prompt``), tokenised without
+adding special tokens (the template writes BOS and the like itself). Text-only models (family
+``text``) stop there; a request with an image or video part is an
+:class:`~harness.engines.base.EngineError` naming the model. For vision-language models the
+template renders one placeholder per visual (Qwen: ``<|image_pad|>`` / ``<|video_pad|>`` inside
+``<|vision_start|>...<|vision_end|>``; InternVL: ``<image>`` / ``<video>``), which is then
+expanded to as many tokens as the vision tower produces for it, the way the transformers
+processors do it:
 
 * Qwen2-VL / Qwen2.5-VL: :mod:`harness.engines.preprocess` (no torchvision), one pad token per
   merged 2x2 patch group; ``mm_token_type_ids`` marks text 0 / image 1 / video 2 (the M-RoPE
@@ -33,7 +37,7 @@ class EncodedPrompt:
     ``input_ids``/``mm_token_type_ids``: ``L`` ints. Qwen: ``image_pixels``/``video_pixels`` are
     ``float32 (patches, 1176)`` per visual with ``image_grids``/``video_grids`` ``(t, h, w)``;
     InternVL: ``image_pixels`` holds ``float32 (tiles, 3, S, S)`` per image/frame group in
-    prompt order and the grids are empty.
+    prompt order and the grids are empty. Text models: types all 0, no pixels.
     """
 
     input_ids: list[int]
@@ -78,7 +82,10 @@ def _visual_parts(request: Request) -> list[ImagePart | VideoPart]:
 
 
 class PromptEncoder:
-    """Renders and tokenises requests for one loaded model (see module docstring)."""
+    """Renders and tokenises requests for one loaded model (see module docstring).
+
+    ``model_id`` names the model in errors.
+    """
 
     def __init__(
         self,
@@ -89,8 +96,10 @@ class PromptEncoder:
         vision_spec: QwenVisionSpec | None = None,
         image_processor: Any = None,
         image_seq_length: int = 256,
+        model_id: str = "",
     ) -> None:
         self.family = family
+        self.model_id = model_id
         self.tokenizer = tokenizer
         self.chat_template = chat_template
         self.config = config
@@ -110,12 +119,27 @@ class PromptEncoder:
         )
 
     def encode(self, request: Request) -> EncodedPrompt:
+        if self.family == "text":
+            return self._encode_text(request)
         if self.family == "internvl":
             return self._encode_internvl(request)
         return self._encode_qwen(request)
 
     def _tokenize(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    # -- text-only ------------------------------------------------------------------------------
+    def _encode_text(self, request: Request) -> EncodedPrompt:
+        visuals = _visual_parts(request)
+        if visuals:
+            kinds = sorted({"image" if isinstance(p, ImagePart) else "video" for p in visuals})
+            raise EngineError(
+                f"model {self.model_id or '(text model)'!r} is text-only (family 'text'); the "
+                f"request {request.request_id!r} has {len(visuals)} {'/'.join(kinds)} part(s). "
+                "Use a vision-language model, or send text only."
+            )
+        ids = self._tokenize(self.render(request))
+        return EncodedPrompt(ids, [0] * len(ids))
 
     # -- Qwen2-VL / Qwen2.5-VL ------------------------------------------------------------------
     def _encode_qwen(self, request: Request) -> EncodedPrompt:

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from harness.models.decode import allowed_mask, collate, prefill_positions
+from harness.models.decode import allowed_mask, collate, model_inputs, prefill_positions
 from harness.models.prompt import EncodedPrompt
 
 
@@ -37,7 +37,7 @@ def completion_logprobs(
     """Log-probabilities of ``completions[i]`` after ``prompts[i]``.
 
     Args:
-        model: the (possibly LoRA-hooked) vision-language model.
+        model: the (possibly LoRA-hooked) vision-language or text-only model.
         prompts: ``N`` encoded prompts (visual inputs included).
         completions: ``N`` token-id lists (may be empty).
         allowed: per row, the token ids its completion was constrained to (empty = none).
@@ -68,7 +68,7 @@ def completion_logprobs(
     batch["mm_token_type_ids"] = torch.cat(
         [batch["mm_token_type_ids"], torch.zeros_like(comp)], dim=1)
     position_ids, _ = prefill_positions(model, family, batch)
-    inputs = {k: v for k, v in batch.items() if k != "mm_token_type_ids" or family != "internvl"}
+    inputs = model_inputs(batch, family)
     out = model(**inputs, position_ids=position_ids, use_cache=False, logits_to_keep=t_max + 1)
     logits = out.logits[:, :-1, :].float()  # position p predicts token p + 1
     if temperature != 1.0:

@@ -8,9 +8,10 @@ methods, CLI) on CPU in seconds: their outputs are gibberish, never a benchmark.
 ``tiny-qwen2-lm`` (:data:`TINY_TEXT_MODELS`) is the language model of ``tiny-qwen2-vl`` alone,
 saved as a ``Qwen2ForCausalLM`` checkpoint with the same tokenizer and chat template: the same
 weights, so on text-only prompts it gives the same logits as ``tiny-qwen2-vl`` (M-RoPE with equal
-position ids in all sections is plain RoPE). It exists for the ``vllm`` engine, which can serve
-text-only architectures on the CPU build of torch but not the Qwen2-VL ones (their vLLM
-modules import torchvision, which has no CPU build for this torch).
+position ids in all sections is plain RoPE). It is the tiny model of the ``hf`` engine's
+text-only family (``text``) and of the ``vllm`` engine, which can serve text-only
+architectures on the CPU build of torch but not the Qwen2-VL ones (their vLLM modules import
+torchvision, which has no CPU build for this torch).
 
 Shapes: text hidden 64 = 2 heads x 32 (vLLM's CPU attention needs head size >= 32), 1 KV head,
 2 layers, MLP 128; vision depth 2, hidden 64 = 2 heads x 32, patch 14, spatial merge 2,

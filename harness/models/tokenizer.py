@@ -157,3 +157,21 @@ QWEN_CHAT_TEMPLATE = (
 INTERNVL_CHAT_TEMPLATE = QWEN_CHAT_TEMPLATE.replace(
     "<|vision_start|><|image_pad|><|vision_end|>", "<image>\\n"
 ).replace("<|vision_start|><|video_pad|><|vision_end|>", "<video>\\n")
+
+#: Plain ChatML (written for vad-eval): the ``hf``/``vllm`` engines' fallback for text-only
+#: models whose directory has no chat template. The tokenizer's BOS token (when it has one:
+#: Llama, Mistral, Gemma) comes first, since rendered prompts are tokenised without special
+#: tokens; no default system prompt; content is a string or a list of ``{"type": "text"}``
+#: parts (other parts render as nothing: the engine rejects them before rendering).
+CHATML_CHAT_TEMPLATE = (
+    "{%- if bos_token -%}{{ bos_token }}{%- endif -%}"
+    "{%- for message in messages -%}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' }}"
+    "{%- if message['content'] is string -%}{{ message['content'] }}"
+    "{%- else -%}{%- for part in message['content'] -%}"
+    "{%- if 'text' in part -%}{{ part['text'] }}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "{{ '<|im_end|>\\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
+)
