@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import cache, captions, copra, decode, engines, leaderboard, metrics, overhead
+from bench import cache, captions, copra, decode, engines, hycovad, leaderboard, metrics, overhead
 
-for mod in (decode, metrics, overhead, captions, cache, engines, leaderboard, copra):
+for mod in (decode, metrics, overhead, captions, cache, engines, leaderboard, copra, hycovad):
     mod.main()

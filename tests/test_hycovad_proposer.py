@@ -359,3 +359,41 @@ def test_training_losses_on_a_tiny_batch() -> None:
     assert all(v.ndim == 0 and torch.isfinite(v) for v in losses.values())
     # jigsaw: one cross-entropy per cell, mean over cells, ~log 4 for an untrained head
     assert float(losses["jigsaw"].detach()) == pytest.approx(math.log(4), rel=0.2)
+
+
+def test_ultralytics_adapter_with_a_stand_in_package(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The adapter's contract with ``ultralytics`` (not installed here): the weights file is
+    loaded with ``YOLO(path)``, frames go in as BGR with the confidence and class filter, and
+    each result's ``boxes.xyxy`` comes back as ``(M, 4)`` float boxes per frame."""
+    import sys
+    import types
+
+    seen: dict[str, object] = {}
+
+    class Boxes:
+        def __init__(self, xyxy: np.ndarray) -> None:
+            self.xyxy = torch.as_tensor(xyxy)
+
+    class YOLO:
+        def __init__(self, weights: str) -> None:
+            seen["weights"] = weights
+
+        def predict(self, images: list[np.ndarray], conf: float, classes: object,
+                    verbose: bool) -> list[object]:
+            seen.update(conf=conf, classes=classes, first_pixel=images[0][0, 0].tolist())
+            return [types.SimpleNamespace(boxes=Boxes(np.array([[1.0, 2.0, 5.0, 9.0]]) * (i + 1)))
+                    for i in range(len(images))]
+
+    monkeypatch.setitem(sys.modules, "ultralytics", types.SimpleNamespace(YOLO=YOLO))
+    weights = tmp_path / "yolo12n.pt"
+    weights.write_bytes(b"stand-in")
+    det = make_detector(f"ultralytics:{weights}")
+    frames = np.zeros((2, 8, 8, 3), np.uint8)
+    frames[:, :, :, 0] = 200  # red in RGB
+    boxes = det.detect(frames, None)
+    assert seen["weights"] == str(weights) and seen["conf"] == 0.25 and seen["classes"] is None
+    assert seen["first_pixel"] == [0, 0, 200]  # BGR
+    assert [b.tolist() for b in boxes] == [[[1.0, 2.0, 5.0, 9.0]], [[2.0, 4.0, 10.0, 18.0]]]
+    with pytest.raises(FileNotFoundError, match="weights"):
+        make_detector(f"ultralytics:{tmp_path / 'missing.pt'}")

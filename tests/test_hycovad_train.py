@@ -21,9 +21,13 @@ from harness.video import read_frames
 from methods.hycovad.proposer import Proposer, aggregate
 from methods.hycovad.train import (
     HyCoVADTrainConfig,
+    Segment,
+    context_radius,
     irregular_offsets,
     load_config,
+    plan_segments,
     random_perms,
+    segment_cost,
     train_hycovad,
 )
 
@@ -80,6 +84,51 @@ def test_training_needs_normal_videos(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(TASKS, "get", lambda name: AllAnomalous)
     with pytest.raises(TrainingError, match="normal"):
         train_hycovad(TrainJob(method="hycovad", task="fake", out=tmp_path, split="sample"))
+
+
+def test_plan_segments_hand_cases() -> None:
+    rng = np.random.default_rng(0)
+    # everything fits: whole videos, no randomness
+    assert plan_segments([100, 50], 150, 30, 5, rng) == [Segment(0, 0, 100), Segment(1, 0, 50)]
+    # cost = targets + radius each side, clipped to the video
+    assert segment_cost(Segment(0, 0, 50), 1000, 10) == 60
+    assert segment_cost(Segment(0, 100, 150), 1000, 10) == 70
+    assert segment_cost(Segment(0, 980, 1000), 1000, 10) == 30
+    for seed in range(20):
+        segs = plan_segments([1000, 400], 200, 50, 10, np.random.default_rng(seed))
+        lengths = [1000, 400]
+        assert all(s.stop - s.start == 50 and s.start >= 0 and s.stop <= lengths[s.video]
+                   for s in segs)
+        assert sum(segment_cost(s, lengths[s.video], 10) for s in segs) <= 200
+        assert len(segs) >= 2  # two interior segments (70 each) always fit in 200
+    # a budget below one segment still gives one
+    assert len(plan_segments([1000], 10, 50, 10, np.random.default_rng(0))) == 1
+    # a video shorter than a segment is taken whole
+    assert plan_segments([20, 5000], 100, 50, 0, np.random.default_rng(3))[0] in (
+        Segment(0, 0, 20), *[Segment(1, k, k + 50) for k in range(4951)])
+
+
+def test_context_radius_covers_skipped_sequences_and_tracks() -> None:
+    cfg = HyCoVADTrainConfig(t=2, stride=3, max_gap_factor=3, track_steps=8, track_stride=3)
+    # skipped gaps reach 3 * 3 = 9 frames, t = 2 of them each side; tracks 7 steps of 3
+    assert context_radius(cfg) == 2 * 9 + 7 * 3
+    offs = irregular_offsets(np.random.default_rng(0), 500, 2, 3, 3)
+    assert np.abs(offs).max() <= 2 * 9
+
+
+def test_training_streams_segments_when_videos_exceed_the_budget(tmp_path: Path) -> None:
+    """With a budget below the sample's 1,232 normal frames, each epoch decodes new random
+    segments and never holds more than the budget (plus the detector's background frames)."""
+    out = tmp_path / "ckpt"
+    res = train_hycovad(TrainJob(
+        method="hycovad", task="complexvad", out=out, split="sample", steps=4,
+        method_args={"memory_frames": 300, "segment_frames": 60, "steps_per_epoch": 2,
+                     "phase0_epochs": 1, "phase1_epochs": 0, "calibration_stride": 20}))
+    s = res.summary
+    assert s["streaming"] is True and s["loads"] == 2 and s["steps"] == 4
+    background = HyCoVADTrainConfig().background_frames
+    assert s["max_decoded_frames"] <= 300 + 3 * 2 * background
+    assert Proposer.load(out).calibration["frames"] > 0
 
 
 # -- the learning test -------------------------------------------------------------------------

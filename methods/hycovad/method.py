@@ -85,7 +85,6 @@ class HyCoVADSettings:
     level: str = "object"
     init_seed: int = 0
     proposer_device: str = "auto"
-    proposer_max_pixels: int | None = 640 * 360
     target_chunk: int = 64
     # protocol and suspects
     score_stride: int = 10
@@ -154,7 +153,7 @@ class HyCoVADMethod(Method):
     task_kinds = frozenset({"frame"})
     needs = MethodNeeds(engine=True)
     Settings = HyCoVADSettings
-    trained = True
+    trained = False  # the proposer is random without a checkpoint (a checkpoint run counts)
 
     def __init__(self, engine: Engine | None = None, **settings: Any) -> None:
         super().__init__(engine, **settings)
@@ -324,7 +323,7 @@ class HyCoVADMethod(Method):
         for lo in range(0, len(grid), s.target_chunk):
             targets = grid[lo:lo + s.target_chunk]
             frames = ctx.read(sample, prop.context_indices(targets, n),
-                              max_pixels=s.proposer_max_pixels)
+                              max_pixels=prop.config.max_pixels)
             res = prop.score(frames, targets, n)
             total[lo:lo + len(targets)] = res.total
             objects[lo:lo + len(targets)] = res.objects

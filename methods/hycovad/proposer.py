@@ -105,6 +105,9 @@ class ProposerConfig:
     margin: float = 4.0
     max_objects: int = 16
     score_batch: int = 64  # items per network call when scoring
+    # frames are decoded at most this many pixels (H * W; None: native size) for training and
+    # scoring alike, so boxes, crops and the pixel settings above mean the same in both
+    max_pixels: int | None = 640 * 360
 
     def __post_init__(self) -> None:
         for name in ("tasks", "widths", "depths", "heads"):

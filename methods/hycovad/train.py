@@ -21,7 +21,15 @@ The learning rate is multiplied by ``lr_decay`` every ``lr_decay_every`` epochs.
 loss is ``sum_i w_i L_i`` (Eq. 5) and the GradNorm weights ``w`` are updated
 (:mod:`methods.hycovad.gradnorm`, ``g_i`` w.r.t. :meth:`ProposerNet.shared_layer`).
 
-After training, the per-frame total of the trained proposer on the training frames (every
+Memory: frames are decoded at ``max_pixels`` at most. When the training videos have at most
+``memory_frames`` frames in all, every frame is decoded once and kept (the sample world). Otherwise
+every epoch draws new random segments (:func:`plan_segments`): ``segment_frames`` target frames
+of a random video plus the context their sequences, irregular sequences and track histories
+reach (:func:`context_radius`) and the detector's background frames, until the epoch's budget of
+``memory_frames`` decoded frames is spent; the previous epoch's frames are dropped.
+
+After training, the per-frame total of the trained proposer on the training frames in memory
+(all of them when they fit the budget, else the last epoch's segments; every
 ``calibration_stride``-th frame) is summarised into ``calibration`` (quantiles, mean, std) so
 that the method can set a threshold relative to normal data.
 """
@@ -78,6 +86,8 @@ class HyCoVADTrainConfig(ProposerConfig):
     max_gap_factor: int = 3  # skipped sequences: gaps in stride + 1 .. max_gap_factor * stride
     frame_stride: int = 1  # training target frames: every frame_stride-th
     calibration_stride: int = 10
+    memory_frames: int = 20000  # decoded frames held at once (module docstring)
+    segment_frames: int = 900  # target frames per segment when the videos exceed memory_frames
     seed: int | None = None  # None: the job's seed
     threads: int = 0  # torch CPU threads while training (0: torch's default)
 
@@ -139,46 +149,126 @@ def random_perms(rng: np.random.Generator, n: int) -> np.ndarray:
 
 @dataclass
 class _Video:
-    """A decoded training video and its items."""
+    """A decoded training video (or segment of one) and its items."""
 
     video_id: str
     frames: Frames
     num_frames: int
     items: Items
+    start: int = 0  # target frames [start, stop) of the segment
+    stop: int = 0
 
 
-def _decode(videos: list[Any]) -> list[tuple[str, Frames, int]]:
+@dataclass(frozen=True)
+class Source:
+    """A training video to decode: its id, file and frame count."""
+
+    video_id: str
+    path: Path
+    num_frames: int
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Target frames ``[start, stop)`` (0-based, stop exclusive) of training video ``video``
+    (an index into the sources)."""
+
+    video: int
+    start: int
+    stop: int
+
+
+def context_radius(cfg: HyCoVADTrainConfig) -> int:
+    """Frames before or after a target that a training item may read: the widest skipped
+    sequence (``t`` gaps of at most ``max_gap_factor * stride``) plus the track history."""
+    gap = max(cfg.max_gap_factor * cfg.stride, cfg.stride + 1)
+    return cfg.t * gap + (cfg.track_steps - 1) * cfg.track_stride
+
+
+def segment_cost(seg: Segment, num_frames: int, radius: int) -> int:
+    """Frames decoded for ``seg``: its targets and ``radius`` frames each side, clipped."""
+    return min(num_frames, seg.stop + radius) - max(0, seg.start - radius)
+
+
+def plan_segments(lengths: list[int], budget: int, segment_frames: int, radius: int,
+                  rng: np.random.Generator) -> list[Segment]:
+    """What to hold in memory: every video whole when ``sum(lengths) <= budget``; else random
+    segments of ``segment_frames`` targets (whole videos when shorter), videos visited in a
+    random order (again and again), until the next segment would exceed ``budget`` decoded
+    frames (:func:`segment_cost`); at least one segment. Background frames are not counted."""
+    if sum(lengths) <= budget:
+        return [Segment(v, 0, n) for v, n in enumerate(lengths)]
+    out: list[Segment] = []
+    used = 0
+    while True:
+        for v in rng.permutation(len(lengths)):
+            n = lengths[int(v)]
+            length = min(segment_frames, n)
+            start = int(rng.integers(0, n - length + 1))
+            seg = Segment(int(v), start, start + length)
+            cost = segment_cost(seg, n, radius)
+            if out and used + cost > budget:
+                return out
+            out.append(seg)
+            used += cost
+
+
+def sources_of(videos: list[Any]) -> list[Source]:
+    """The training videos' files and frame counts (counted when the list gives none)."""
     out = []
     for v in videos:
         if v.path is None:
             raise TrainingError(f"training video {v.video_id!r} has no file")
         n = v.num_frames if v.num_frames > 0 else count_frames(v.path)
-        idx = np.arange(n, dtype=np.int64)
-        out.append((v.video_id, read_frames(v.path, idx), n))
+        out.append(Source(v.video_id, Path(v.path), n))
     return out
 
 
 class HyCoVADTrainer:
     """The training loop (module docstring) over decoded normal videos."""
 
-    def __init__(self, cfg: HyCoVADTrainConfig, decoded: list[tuple[str, Frames, int]],
-                 seed: int, device: str = "cpu") -> None:
-        self.cfg, self.device = cfg, device
+    def __init__(self, cfg: HyCoVADTrainConfig, sources: list[Source], seed: int,
+                 device: str = "cpu") -> None:
+        self.cfg, self.device, self.sources = cfg, device, sources
         self.rng = np.random.default_rng(seed)
         self.proposer = Proposer.untrained(cfg.proposer_config(), seed=seed, device=device)
         self.net = self.proposer.net
-        self.videos = []
-        for vid, frames, n in decoded:
-            items = self.proposer.items(frames, np.arange(0, n, cfg.frame_stride), n)
-            self.videos.append(_Video(vid, frames, n, items))
-        self.index = np.asarray([(v, r) for v, video in enumerate(self.videos)
-                                 for r in range(len(video.items))], dtype=np.int64)
-        if len(self.index) == 0:
-            raise TrainingError("no training items: no objects were detected in the normal "
-                                "training videos (try level 'frame' or 'both')")
+        self.radius = context_radius(cfg)
+        self.streaming = sum(s.num_frames for s in sources) > cfg.memory_frames
+        self.videos: list[_Video] = []
+        self.loads: list[dict[str, int]] = []
+        self._load()
         self.gradnorm = GradNorm(cfg.tasks, cfg.gradnorm_alpha, cfg.gradnorm_lr)
         self.optimizer: torch.optim.Optimizer | None = None
         self.phase = -1
+
+    def _load(self) -> None:
+        """Decode the segments of :func:`plan_segments` (dropping the previous ones) and
+        collect their items."""
+        cfg = self.cfg
+        segments = plan_segments([s.num_frames for s in self.sources], cfg.memory_frames,
+                                 cfg.segment_frames, self.radius, self.rng)
+        self.videos = []
+        decoded = 0
+        for seg in segments:
+            src = self.sources[seg.video]
+            n = src.num_frames
+            lo, hi = max(0, seg.start - self.radius), min(n, seg.stop + self.radius)
+            wanted = np.union1d(np.arange(lo, hi), self.proposer.context_indices(
+                np.arange(seg.start, seg.stop, cfg.frame_stride), n))
+            frames = read_frames(src.path, wanted, max_pixels=cfg.max_pixels)
+            decoded += len(frames.indices)
+            targets = np.arange(seg.start, seg.stop, cfg.frame_stride)
+            self.videos.append(_Video(src.video_id, frames, n,
+                                      self.proposer.items(frames, targets, n), seg.start,
+                                      seg.stop))
+        self.index = np.asarray([(v, r) for v, video in enumerate(self.videos)
+                                 for r in range(len(video.items))], dtype=np.int64)
+        self.loads.append({"segments": len(segments), "decoded_frames": decoded,
+                           "items": len(self.index)})
+        if len(self.index) == 0:
+            raise TrainingError("no training items: no objects were detected in the normal "
+                                "training videos (try level 'frame' or 'both')")
 
     def batch(self) -> Any:
         """A random training :class:`~methods.hycovad.proposer.Batch` of ``batch_size`` items."""
@@ -240,6 +330,8 @@ class HyCoVADTrainer:
     def step(self, step: int) -> dict[str, Any]:
         cfg = self.cfg
         epoch = step // cfg.steps_per_epoch
+        if self.streaming and step > 0 and step % cfg.steps_per_epoch == 0:
+            self._load()  # a new epoch: new random segments
         phase = self._set_phase(epoch)
         assert self.optimizer is not None
         decay = cfg.lr_decay ** (epoch // cfg.lr_decay_every) if cfg.lr_decay_every > 0 else 1.0
@@ -282,13 +374,16 @@ class HyCoVADTrainer:
         return {"steps": len(rows), "videos": len(self.videos), "items": len(self.index),
                 "first_losses": {k: float(np.mean([r[k] for r in rows[:n]])) for k in keys},
                 "final_losses": {k: float(np.mean([r[k] for r in rows[-n:]])) for k in keys},
-                "weights": self.proposer.weights, "seconds": rows[-1]["elapsed_s"]}
+                "weights": self.proposer.weights, "seconds": rows[-1]["elapsed_s"],
+                "streaming": self.streaming,
+                "max_decoded_frames": max(x["decoded_frames"] for x in self.loads),
+                "loads": len(self.loads)}
 
     def calibration(self) -> dict[str, Any]:
         """Distribution of the trained proposer's per-frame total on the training frames."""
         totals = []
         for video in self.videos:
-            targets = np.arange(0, video.num_frames, self.cfg.calibration_stride)
+            targets = np.arange(video.start, video.stop, self.cfg.calibration_stride)
             totals.append(self.proposer.score(video.frames, targets, video.num_frames).total)
         tot = np.concatenate(totals)
         return {"total_quantiles": {str(q): float(np.quantile(tot, q)) for q in QUANTILES},
@@ -325,7 +420,7 @@ def train_hycovad(job: TrainJob) -> TrainResult:
         torch.set_num_threads(cfg.threads)
     try:
         t0 = time.perf_counter()
-        trainer = HyCoVADTrainer(cfg, _decode(normal), seed, _device(job))
+        trainer = HyCoVADTrainer(cfg, sources_of(normal), seed, _device(job))
         prep_s = time.perf_counter() - t0
         summary = trainer.run(StepLog(job))
         t1 = time.perf_counter()
