@@ -55,7 +55,7 @@ import numpy as np
 from harness.engines.base import Engine
 from harness.training import CheckpointError
 from methods.base import Method, MethodNeeds, RunContext
-from methods.ems import ems_scores
+from methods.ems import EMA_ALPHA, ems_scores
 from methods.frozen import pixel_features
 from methods.hycovad.encoders import BACKBONES
 from methods.hycovad.prompts import Prompts, load_prompts
@@ -65,13 +65,14 @@ from methods.hycovad.validator import Validation, Validator, ValidatorConfig
 from tasks.base import VideoSample
 from tasks.records import encode_rle
 
-PAPER_PROFILE: dict[str, int] = {"caption_max_new_tokens": 200, "rule_max_new_tokens": 512,
-                                 "aggregate_max_new_tokens": 1024,
-                                 "decision_max_new_tokens": 256, "rule_frames": 20}
+PROFILED = ("caption_max_new_tokens", "rule_max_new_tokens", "aggregate_max_new_tokens",
+            "decision_max_new_tokens", "rule_frames")
+#: the paper's lengths (Table 4: 200-token captions; 20 rule frames, §3.3.3): the validator's
+#: defaults
+PAPER_PROFILE: dict[str, int] = {k: getattr(ValidatorConfig, k) for k in PROFILED}
 TINY_PROFILE: dict[str, int] = {"caption_max_new_tokens": 24, "rule_max_new_tokens": 32,
                                 "aggregate_max_new_tokens": 48, "decision_max_new_tokens": 16,
                                 "rule_frames": 4}
-PROFILED = tuple(PAPER_PROFILE)
 
 
 @dataclass
@@ -93,16 +94,16 @@ class HyCoVADSettings:
     threshold_quantile: float = 0.5
     # validator
     validator: bool = True
-    rules: bool = True
-    refine: bool = True
-    refine_window: int = 10
-    refine_mode: str = "local"
-    chunk_sentences: int = 3
-    chunk_overlap: int = 1
-    chunk_pool: str = "mean"
+    rules: bool = ValidatorConfig.rules
+    refine: bool = ValidatorConfig.refine
+    refine_window: int = ValidatorConfig.refine_window
+    refine_mode: str = ValidatorConfig.refine_mode
+    chunk_sentences: int = ValidatorConfig.chunk_sentences
+    chunk_overlap: int = ValidatorConfig.chunk_overlap
+    chunk_pool: str = ValidatorConfig.chunk_pool
     text_encoder: str = "minilm"
     image_embedder: str = "vlm"
-    alignment_ridge: float = 1.0
+    alignment_ridge: float = ValidatorConfig.alignment_ridge
     rule_frames: int | None = None
     caption_max_new_tokens: int | None = None
     rule_max_new_tokens: int | None = None
@@ -117,7 +118,7 @@ class HyCoVADSettings:
     profile: str = "auto"
     # smoothing
     flag_memory: int = 0
-    ems_alpha: float = 0.33
+    ems_alpha: float = EMA_ALPHA
     ems_window: int = 1
     tie_breaker: str = "proposer"
     tie_breaker_weight: float = 1e-3
