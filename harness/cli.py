@@ -287,8 +287,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from harness.training import TrainJob, train
 
     def log(row: dict[str, Any]) -> None:
-        keys = ("loss", "reward", "accuracy", "kl", "grad_norm")
+        keys = ("loss", "reward", "accuracy", "aei", "success", "pairs", "kl", "grad_norm")
         parts = [f"{k} {row[k]:.4g}" for k in keys if isinstance(row.get(k), int | float)]
+        if isinstance(row.get("note"), str):  # a method's own one-line summary of the step
+            parts.append(row["note"])
         print(f"step {row.get('step')}: " + ", ".join(parts) + f" ({row['elapsed_s']:.0f} s)",
               flush=True)
 

@@ -52,6 +52,13 @@ def format_result(result: Mapping[str, Any]) -> str:
     if summary:
         lines.append("method: " + "  ".join(f"{k}={_fmt(v)}" for k, v in summary.items()
                                              if not isinstance(v, (dict, list))))
+        for k, v in summary.items():  # one line per group of figures (e.g. operator usage)
+            if isinstance(v, dict) and v and all(not isinstance(x, (dict, list))
+                                                 for x in v.values()):
+                lines.append(f"method {k}: " + "  ".join(f"{sk}={_fmt(sv)}"
+                                                        for sk, sv in v.items()))
+            elif isinstance(v, list) and v and all(isinstance(x, str) for x in v):
+                lines.append(f"method {k}: " + "; ".join(v))
     errors = result.get("errors") or {}
     if errors.get("n_videos"):
         more = " ..." if errors["n_videos"] > 5 else ""

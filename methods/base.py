@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from harness.engines.base import Engine, EngineCapabilities
-from harness.video import Frames, read_frames
+from harness.video import Frames, VideoError, read_frames
 from tasks.base import VideoSample, build_settings
 from tasks.text_task import FramePlan
 from tasks.windows import Sampler, WindowSpec, sample_window
@@ -67,8 +68,6 @@ class RunContext:
              ) -> Frames:
         """Decode ``indices`` of the sample's video in one pass (see :mod:`harness.video`)."""
         if sample.path is None:
-            from harness.video import VideoError
-
             raise VideoError(None, f"sample {sample.video_id!r} has no video file")
         budget = max_pixels if max_pixels is not None else self.max_pixels
         return read_frames(sample.path, indices, max_pixels=budget)
@@ -82,15 +81,11 @@ class RunContext:
         if sample.num_frames > 0:
             return 0, sample.num_frames
         if sample.path is None:
-            from harness.video import VideoError
-
             raise VideoError(None, f"sample {sample.video_id!r} has no video file")
         from harness.video import count_frames
 
         n = count_frames(sample.path)
         if n <= 0:
-            from harness.video import VideoError
-
             raise VideoError(sample.path, "no decodable frames")
         return 0, n
 
@@ -122,6 +117,10 @@ class Method(abc.ABC):
     #: column); ``False`` = training-free / zero-shot. A run with a ``checkpoint`` setting counts
     #: as trained whatever this says.
     trained: ClassVar[bool] = False
+    #: when True, the executors hand the method chunks of ``ctx.batch_size`` samples through
+    #: :meth:`predict_many` (multi-video batched rollouts) instead of one sample per
+    #: :meth:`predict` call
+    batches_samples: ClassVar[bool] = False
 
     def __init__(self, engine: Engine | None = None, **settings: Any) -> None:
         self.engine = engine
@@ -130,6 +129,25 @@ class Method(abc.ABC):
     @abc.abstractmethod
     def predict(self, sample: VideoSample, ctx: RunContext) -> dict[str, Any]:
         """The prediction record of one sample (see module docstring)."""
+
+    def predict_many(self, samples: Sequence[VideoSample], ctx: RunContext,
+                     ) -> list[dict[str, Any] | VideoError]:
+        """The prediction records of several samples at once (methods that set
+        ``batches_samples`` override this to batch across videos).
+
+        Returns exactly one entry per sample, in the order of ``samples``: the sample's record
+        (as :meth:`predict` would give it), or the :class:`harness.video.VideoError` raised for
+        that sample, so that one unreadable video does not lose the others. Any other
+        exception ends the run, as it does from :meth:`predict`. Records must not depend on
+        how the samples are chunked. Default: :meth:`predict` on each sample in turn.
+        """
+        out: list[dict[str, Any] | VideoError] = []
+        for sample in samples:
+            try:
+                out.append(self.predict(sample, ctx))
+            except VideoError as exc:
+                out.append(exc)
+        return out
 
     def deterministic(self, sample: VideoSample) -> bool:
         """Whether this method's record for ``sample`` is fully determined by its inputs

@@ -165,6 +165,79 @@ class Worker:
             return None, exc, time.perf_counter() - t0
         return record, None, time.perf_counter() - t0
 
+    def predict_many(self, samples: Sequence[VideoSample]) -> list[dict[str, Any] | VideoError]:
+        """The records of ``samples`` predicted together (:meth:`Method.predict_many`): one
+        entry per sample in order, its record or its :class:`VideoError`. Unreadable samples,
+        cached records and the cache's bookkeeping work as in :meth:`predict`, per sample."""
+        out: list[dict[str, Any] | VideoError] = []
+        for record, error, _ in self.timed_predict_many(samples):
+            if error is not None:
+                out.append(error)
+            else:
+                assert record is not None
+                out.append(record)
+        return out
+
+    def timed_predict_many(self, samples: Sequence[VideoSample],
+                           ) -> list[tuple[dict[str, Any] | None, VideoError | None, float]]:
+        """``(record, None, seconds)`` or ``(None, error, seconds)`` per sample, in order.
+
+        Samples the task knows to be unreadable get their :class:`VideoError` without reaching
+        the method. With the response cache on, a deterministic sample's stored record is
+        reused (the key :meth:`predict` uses); all other samples go to
+        :meth:`Method.predict_many` in one call and its new records are stored. ``seconds``:
+        the method call's wall time divided evenly over the samples it predicted (plus each
+        one's cache look-up); a reused record or an unreadable sample counts its own time.
+        """
+        engine = self.engine
+        cached = isinstance(engine, CachedEngine) and engine.store is not None
+        results: list[dict[str, Any] | VideoError | None] = [None] * len(samples)
+        seconds = [0.0] * len(samples)
+        keys: dict[int, str] = {}
+        misses: list[int] = []
+        for i, sample in enumerate(samples):
+            t0 = time.perf_counter()
+            if sample.extra.get("unreadable"):
+                results[i] = VideoError(sample.path, str(sample.extra["unreadable"]))
+            elif cached and self.method.deterministic(sample):
+                assert isinstance(engine, CachedEngine)
+                key = record_key(engine.identity_digest, self.setup.method_settings,
+                                 self._context_key(), sample)
+                record = engine.get_record(key)
+                if record is not None:
+                    results[i] = record
+                else:
+                    keys[i] = key
+                    misses.append(i)
+            else:
+                misses.append(i)
+            seconds[i] = time.perf_counter() - t0
+        if misses:
+            t0 = time.perf_counter()
+            predicted = self.method.predict_many([samples[i] for i in misses], self.ctx)
+            share = (time.perf_counter() - t0) / len(misses)
+            if len(predicted) != len(misses):
+                raise RuntimeError(f"method {self.method.name!r}: predict_many returned "
+                                   f"{len(predicted)} results for {len(misses)} samples")
+            for i, result in zip(misses, predicted, strict=True):
+                if not isinstance(result, (dict, VideoError)):
+                    raise TypeError(f"method {self.method.name!r}: predict_many gave a "
+                                    f"{type(result).__name__} for {samples[i].video_id!r}; "
+                                    f"expected a record (dict) or a VideoError")
+                if i in keys and isinstance(result, dict):
+                    assert isinstance(engine, CachedEngine)
+                    engine.put_record(keys[i], result)
+                results[i] = result
+                seconds[i] += share
+        out: list[tuple[dict[str, Any] | None, VideoError | None, float]] = []
+        for got, secs in zip(results, seconds, strict=True):
+            if isinstance(got, VideoError):
+                out.append((None, got, secs))
+            else:
+                assert got is not None
+                out.append((got, None, secs))
+        return out
+
     def close(self) -> None:
         engine, self.engine = getattr(self, "engine", None), None
         if engine is not None and hasattr(engine, "stats"):

@@ -1,4 +1,5 @@
-"""The local executor: one worker in the driver process, samples in task order."""
+"""The local executor: one worker in the driver process, samples in task order (in chunks of
+``batch_size`` samples for a method that sets ``batches_samples``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.executors.base import Executor, OnError, OnRecord, Progress, Worker, WorkerSetup
+from harness.video import VideoError
 from tasks.base import Task, VideoSample
 
 
@@ -22,16 +24,28 @@ class LocalExecutor(Executor):
 
     def run(self, todo: Sequence[VideoSample], on_record: OnRecord, on_error: OnError,
             bar: Progress) -> None:
-        if self.worker is None:
+        worker = self.worker
+        if worker is None:
             raise RuntimeError("LocalExecutor.run before start")
-        for sample in todo:
-            record, error, seconds = self.worker.timed_predict(sample)
-            if error is not None:
-                on_error(sample, error, seconds)
-            else:
-                assert record is not None
-                on_record(record, seconds)
-            bar.update(1)
+        if not worker.method.batches_samples:
+            for sample in todo:
+                self._deliver(sample, *worker.timed_predict(sample), on_record, on_error, bar)
+            return
+        size = max(1, worker.ctx.batch_size)  # chunks of videos predicted together
+        for start in range(0, len(todo), size):
+            chunk = todo[start:start + size]
+            for sample, result in zip(chunk, worker.timed_predict_many(chunk), strict=True):
+                self._deliver(sample, *result, on_record, on_error, bar)
+
+    @staticmethod
+    def _deliver(sample: VideoSample, record: dict[str, Any] | None, error: VideoError | None,
+                 seconds: float, on_record: OnRecord, on_error: OnError, bar: Progress) -> None:
+        if error is not None:
+            on_error(sample, error, seconds)
+        else:
+            assert record is not None
+            on_record(record, seconds)
+        bar.update(1)
 
     def close(self) -> None:
         worker, self.worker = self.worker, None

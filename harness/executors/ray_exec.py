@@ -7,14 +7,15 @@
   pipeline_parallel_size`` GPUs when those engine settings are given (tensor parallelism stays
   inside the engine). ``device=cpu``, engine classes with ``uses_gpu = False`` (remote APIs) and
   methods without an engine ask for no GPU.
-* **Work distribution.** Pull model: each worker holds at most one sample; when it returns a
-  result the driver hands it the next one. A slow video keeps one worker busy and the others
-  go on.
+* **Work distribution.** Pull model: each worker holds at most one sample (one chunk of
+  ``batch_size`` samples for a method that sets ``batches_samples``, predicted together);
+  when it returns its results the driver hands it the next. A slow video keeps one worker busy
+  and the others go on.
 * **Results.** Records and error records stream back to the driver as they finish
   (``ray.wait``); only the driver writes the run store. An unreadable video is an error record
   and its worker goes on. An exception in a method ends the run as it does locally (re-raised
   in the driver with its own type). A worker that dies (killed, out of memory) is reported
-  with the sample it held; the other workers finish their work, then the run stops with an
+  with the sample(s) it held; the other workers finish their work, then the run stops with an
   error naming what is left, to be retried with ``--resume``.
 * **Ray itself.** With ``ray_address`` the driver joins that cluster; otherwise it starts a
   local Ray instance sized ``ceil(workers * worker_cpus)`` CPUs (GPUs detected) without the
@@ -80,13 +81,22 @@ class _RayWorker:
                  "gpu_ids": [str(g) for g in ctx.get_accelerator_ids().get("GPU", [])]}
         return self.worker.setup, where
 
-    def predict(self, sample: VideoSample) -> tuple[str, Any, float]:
-        """``("record", record, seconds)`` or ``("error", (path, reason), seconds)``."""
-        assert self.worker is not None, "setup() first"
-        record, error, seconds = self.worker.timed_predict(sample)
-        if error is not None:  # plain data: VideoError's constructor does not round-trip pickle
-            return "error", (error.path, error.reason), seconds
-        return "record", record, seconds
+    def predict(self, samples: list[VideoSample]) -> list[tuple[str, Any, float]]:
+        """Per sample, in order: ``("record", record, seconds)`` or ``("error", (path,
+        reason), seconds)``. A method that batches samples gets them in one call."""
+        worker = self.worker
+        assert worker is not None, "setup() first"
+        if worker.method.batches_samples:
+            results = worker.timed_predict_many(samples)
+        else:
+            results = [worker.timed_predict(s) for s in samples]
+        out: list[tuple[str, Any, float]] = []
+        for record, error, seconds in results:
+            if error is not None:  # plain data: VideoError's constructor does not round-trip
+                out.append(("error", (error.path, error.reason), seconds))
+            else:
+                out.append(("record", record, seconds))
+        return out
 
     def close(self) -> None:
         worker, self.worker = self.worker, None
@@ -214,14 +224,20 @@ class RayExecutor(Executor):
             bar: Progress) -> None:
         ray = self._ray
         queue = deque(todo)
-        pending: dict[Any, tuple[int, VideoSample, float]] = {}  # ref -> worker, sample, since
-        died: dict[int, tuple[str, str]] = {}  # worker -> (sample id it held, reason)
+        batches = getattr(METHODS.get(self.cfg.method), "batches_samples", False)
+        size = max(1, self.cfg.batch_size) if batches else 1  # samples a worker holds at once
+        # ref -> worker, samples, since
+        pending: dict[Any, tuple[int, list[VideoSample], float]] = {}
+        died: dict[int, tuple[list[str], str]] = {}  # worker -> (sample ids it held, reason)
 
         def hand_out(i: int) -> None:
             if queue:
-                sample = queue.popleft()
-                ref = self.actors[i].predict.remote(sample)
-                pending[ref] = (i, sample, time.perf_counter())
+                chunk = [queue.popleft() for _ in range(min(size, len(queue)))]
+                ref = self.actors[i].predict.remote(chunk)
+                pending[ref] = (i, chunk, time.perf_counter())
+
+        def ids(chunk: list[VideoSample]) -> str:
+            return ", ".join(s.video_id for s in chunk)
 
         for i in range(len(self.actors)):
             hand_out(i)
@@ -229,33 +245,34 @@ class RayExecutor(Executor):
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=STALL_REPORT_S)
             if not ready:
                 now = time.perf_counter()
-                held = ", ".join(f"worker {i}: {s.video_id} ({now - t:.0f} s)"
-                                 for i, s, t in pending.values())
+                held = ", ".join(f"worker {i}: {ids(c)} ({now - t:.0f} s)"
+                                 for i, c, t in pending.values())
                 print(f"ray: no result for {STALL_REPORT_S:.0f} s; {held}", file=self.log)
                 continue
             ref = ready[0]
-            i, sample, _ = pending.pop(ref)
+            i, chunk, _ = pending.pop(ref)
             try:
-                kind, payload, seconds = ray.get(ref)
+                results = ray.get(ref)
             except ray.exceptions.RayActorError as exc:
-                died[i] = (sample.video_id, _first_line(exc))
-                print(f"ray: worker {i} died while predicting {sample.video_id}: "
+                died[i] = ([s.video_id for s in chunk], _first_line(exc))
+                print(f"ray: worker {i} died while predicting {ids(chunk)}: "
                       f"{_first_line(exc)}", file=self.log)
                 continue  # the worker gets no more samples; the others go on
             except ray.exceptions.RayTaskError as exc:
                 raise _unwrap(exc) from exc
-            if kind == "error":
-                path, reason = payload
-                on_error(sample, VideoError(path, reason), seconds)
-            else:
-                on_record(payload, seconds)
-            bar.update(1)
+            for sample, (kind, payload, seconds) in zip(chunk, results, strict=True):
+                if kind == "error":
+                    path, reason = payload
+                    on_error(sample, VideoError(path, reason), seconds)
+                else:
+                    on_record(payload, seconds)
+                bar.update(1)
             hand_out(i)
         self._clean = True  # the surviving workers may close their engines gracefully
         if died:
-            lost = sorted(v for v, _ in died.values()) + [s.video_id for s in queue]
-            detail = "; ".join(f"worker {i} while predicting {v} ({why})"
-                               for i, (v, why) in sorted(died.items()))
+            lost = sorted(v for vs, _ in died.values() for v in vs) + [s.video_id for s in queue]
+            detail = "; ".join(f"worker {i} while predicting {', '.join(vs)} ({why})"
+                               for i, (vs, why) in sorted(died.items()))
             raise RunError(f"{len(died)} ray worker(s) died: {detail}. Finished videos are "
                            f"saved; rerun with --resume to predict the {len(lost)} unfinished "
                            f"video(s): {lost}")

@@ -23,15 +23,14 @@ the backbone runs zero-shot with the same prompt and decoding.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from harness.engines.base import LoRARef, Message, Request, SamplingParams, VideoPart
 from harness.training import CheckpointError
 from methods.answering import AnswerOverrides, answer_queries, sampled_fps
 from methods.base import Method, MethodNeeds, RunContext
+from methods.rl.policy import checkpoint_digest, checkpoint_model
 from methods.vad_r1.inputs import FRAMES, MAX_PIXELS
 from methods.vad_r1.policy import read_meta
 from methods.vad_r1.scoring import frame_scores, normal_probability
@@ -59,17 +58,6 @@ class VadR1Settings:
     top_logprobs: int = 20
 
 
-def _dir_digest(path: Path) -> str:
-    """sha256 over a checkpoint directory's files (names and contents)."""
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(str(f.relative_to(path)).encode())
-        with f.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
-
-
 class VadR1Method(Method):
     name = "vad-r1"
     description = ("Vad-R1: Perception-to-Cognition chain-of-thought answers (SFT + AVA-GRPO "
@@ -90,7 +78,7 @@ class VadR1Method(Method):
         tpl = VAD_REASONING
         if cfg.checkpoint:
             self.meta = read_meta(cfg.checkpoint)
-            self._digest = _dir_digest(Path(cfg.checkpoint))
+            self._digest = checkpoint_digest(cfg.checkpoint)
             prompt = self.meta.get("prompt") or {}
             if isinstance(prompt.get("user"), str):
                 tpl = PromptTemplate(str(prompt.get("system") or ""), prompt["user"],
@@ -106,13 +94,7 @@ class VadR1Method(Method):
         ckpt = method_args.get("checkpoint")
         if not ckpt:
             return model
-        meta = read_meta(ckpt)
-        if meta["mode"] != "full":
-            return model
-        if model is not None and Path(model).expanduser().resolve() != Path(ckpt).resolve():
-            raise CheckpointError(f"{ckpt}: a full fine-tuning checkpoint is a model; it is "
-                                  f"evaluated as --model itself, not on --model {model!r}")
-        return str(ckpt)
+        return checkpoint_model(ckpt, read_meta(ckpt), model)
 
     @classmethod
     def train_routine(cls, job: Any) -> Any:
