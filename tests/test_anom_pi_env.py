@@ -151,3 +151,19 @@ def test_config_is_checked() -> None:
         start_state("v", 0, EnvConfig())
     assert np.array_equal(start_state("v", 10, EnvConfig(frames_per_view=4))[1],
                           np.array([1, 3, 6, 8]))  # 1.25, 3.75, 6.25, 8.75
+
+
+def test_snippets_show_each_moment_as_consecutive_frames() -> None:
+    # moments 12, 37, 62, 87, each with the next frame (one Qwen2-VL temporal patch)
+    assert view_indices(Window(0, 100), 4, snippet=2, stride=1).tolist() == [
+        12, 13, 37, 38, 62, 63, 87, 88]
+    # moments 91, 93, 96, 98 of [90, 100), 3 frames apart, clipped at the last frame 99
+    assert view_indices(Window(90, 100), 4, snippet=2, stride=3, num_frames=100).tolist() == [
+        91, 94, 93, 96, 96, 99, 98, 99]
+    cfg = EnvConfig(frames_per_view=4, snippet=2, snippet_stride=1, max_frames=16)
+    state, idx = start_state("v", 100, cfg)
+    assert idx.tolist() == [12, 13, 37, 38, 62, 63, 87, 88]
+    state.show(state.window, idx)
+    assert state.frames_decoded == 8
+    with pytest.raises(ValueError):
+        EnvConfig(frames_per_view=4, snippet=2, max_frames=6)  # the first view needs 8
