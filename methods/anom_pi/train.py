@@ -87,10 +87,9 @@ class AnomPiTrainConfig:
                           self.frame_cost)
 
     def idpo(self) -> IDPOConfig:
-        return IDPOConfig(self.steps, self.batch_videos, self.rollouts, self.temperature,
-                          self.beta, self.label_smoothing, self.learning_rate,
-                          self.weight_decay, self.max_grad_norm, self.min_gap,
-                          self.pairs_per_video, self.score_batch)
+        """The iDPO settings, by name (every :class:`IDPOConfig` field is a field here)."""
+        return IDPOConfig(**{f.name: getattr(self, f.name)
+                             for f in dataclasses.fields(IDPOConfig)})
 
 
 def load_config(job: TrainJob) -> AnomPiTrainConfig:

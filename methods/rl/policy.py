@@ -4,8 +4,8 @@ Shared by the methods that fine-tune the VLM they answer with (Vad-R1's SFT and 
 Anom-π's iDPO). Both modes sample through the ``hf`` engine that holds the backbone, so
 rollouts and evaluation run the same decoding code:
 
-* ``mode="full"``: every weight of the model (the vision tower too, unless ``train_vision`` is
-  False) is trained in place in the engine's model; the reference (GRPO's KL, DPO's
+* ``mode="full"``: every weight of the model (vision tower included) is trained in place in the
+  engine's model; the reference (GRPO's KL, DPO's
   ``pi_ref``) is a frozen copy taken when the policy is built or at
   :meth:`VLMPolicy.reset_reference`. A checkpoint is a complete model directory (weights plus
   the backbone's tokenizer, processor and chat-template files) that any engine loads with
@@ -51,13 +51,6 @@ _MODEL_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.json",
                 "vad_eval_tiny.json", "added_tokens.json")
 
 
-def is_vision_parameter(name: str) -> bool:
-    """Whether a parameter belongs to the vision tower or its projector (Qwen2-VL's
-    ``visual.*``, InternVL's ``vision_tower.*`` / ``multi_modal_projector.*``)."""
-    return any(k in name for k in ("visual.", "vision_tower", "vision_model",
-                                   "multi_modal_projector"))
-
-
 class VLMPolicy:
     """A trainable policy (module docstring). ``engine`` holds the model; subclasses name their
     checkpoint's ``format`` and ``meta_file`` and the ``label`` of their adapters."""
@@ -67,8 +60,7 @@ class VLMPolicy:
     label: str = "policy"
 
     def __init__(self, engine: HFEngine, mode: str = "full", rank: int = 16,
-                 alpha: float | None = None, seed: int = 0, reference: bool = True,
-                 train_vision: bool = True) -> None:
+                 alpha: float | None = None, seed: int = 0, reference: bool = True) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.engine, self.mode = engine, mode
@@ -79,9 +71,8 @@ class VLMPolicy:
         self._ref: Any = None
         self._version = 0
         if mode == "full":
-            for name, p in self.model.named_parameters():
-                p.requires_grad_(train_vision or not is_vision_parameter(name))
-            self._trainable = [p.requires_grad for p in self.model.parameters()]
+            for p in self.model.parameters():
+                p.requires_grad_(True)
             if reference:
                 self._ref = copy.deepcopy(self.model).eval()
                 for p in self._ref.parameters():
@@ -186,8 +177,8 @@ class VLMPolicy:
                 src = Path(base.path) / name
                 if src.is_file() and not (out / name).exists():
                     shutil.copyfile(src, out / name)
-            for p, trainable in zip(self.model.parameters(), self._trainable, strict=True):
-                p.requires_grad_(trainable)
+            for p in self.model.parameters():
+                p.requires_grad_(True)
         else:
             from harness.engines.lora_export import write_peft_dir
 
